@@ -1,0 +1,33 @@
+# Two entry points on a fresh machine: `make demo` (main job) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint lock dagster clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Generate a demo landing zone, dbt build, quality gate, print a tag summary.
+demo: $(STAMP)
+	$(VENV)/bin/crm-tags demo
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests orchestration
+
+lock: $(STAMP)
+	$(VENV)/bin/pip freeze --exclude-editable > requirements.lock.new
+
+dagster: $(STAMP)
+	$(VENV)/bin/crm-tags dagster-dev
+
+clean:
+	rm -rf data/warehouse.duckdb target logs
