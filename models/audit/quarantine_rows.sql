@@ -1,0 +1,28 @@
+-- Every row rejected in staging, with its reason and where it came from. Nothing is dropped
+-- silently: a row is either published, here, or counted as a superseded duplicate
+-- (see reconciliation).
+{% set tables = landing_tables() %}
+with
+
+{% for t in tables %}
+rejected_{{ loop.index }} as (
+    select
+        '{{ t.table }}' as source_table,
+        cast({{ t.key }} as varchar) as record_key,
+        rejection_reason,
+        _source_file as source_file,
+        _source_row_number as source_row_number,
+        to_json(staged) as record,
+    from {{ ref(t.staging) }} as staged
+    where rejection_reason is not null
+),
+{% endfor %}
+
+final as (
+    {% for t in tables %}
+    select *, {{ as_of_date() }} as as_of_date from rejected_{{ loop.index }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+)
+
+select * from final

@@ -1,0 +1,26 @@
+-- Kept web events; logged-in ones are attributed to a customer through the user email.
+with
+
+events as (
+    select * from {{ ref('stg_campaigns__web_events') }} where rejection_reason is null
+),
+
+identities as (
+    select * from {{ ref('int_email_identities') }}
+),
+
+final as (
+    select
+        events.event_id,
+        events.visitor_id,
+        {{ attributed_customer_columns('cast(null as varchar)', 'events.user_email') }},
+        events.user_email,
+        events.event_type,
+        events.category_code,
+        events.event_ts,
+        cast(events.event_ts as date) as event_date,
+    from events
+    left join identities on events.user_email = identities.email
+)
+
+select * from final

@@ -1,0 +1,23 @@
+-- complaint_risk: >= min_complaints complaint tickets opened in the 365-day window.
+with
+
+complaints as (
+    select customer_id, count(*) as complaints_365d
+    from {{ ref('fct_tickets') }}
+    where customer_id is not null
+        and ticket_type = 'complaint'
+        and {{ in_window(days_since('opened_date'), tag_param('all', 'window_365d_days')) }}
+    group by customer_id
+),
+
+final as (
+    select
+        customer_id,
+        'complaint_risk' as tag_code,
+        'complaint_prone' as tag_value,
+        'complaints_365d = ' || complaints_365d as evidence,
+    from complaints
+    where complaints_365d >= {{ tag_param('complaint_risk', 'min_complaints') }}
+)
+
+select * from final

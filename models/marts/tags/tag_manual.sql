@@ -1,0 +1,28 @@
+-- manual (multi-valued): the tag is held when the latest action per (customer, tag) is add.
+-- Two actions at the same instant: remove wins (the conservative reading).
+with
+
+actions as (
+    select * from {{ ref('fct_manual_tag_actions') }}
+),
+
+latest as (
+    select *
+    from actions
+    qualify row_number() over (
+        partition by customer_id, tag_code
+        order by operated_at desc, action desc, operator
+    ) = 1
+),
+
+final as (
+    select
+        customer_id,
+        'manual' as tag_code,
+        tag_code as tag_value,
+        'added by ' || coalesce(operator, 'unknown') || ' at ' || strftime(operated_at, '%Y-%m-%d %H:%M:%S') as evidence,
+    from latest
+    where action = 'add'
+)
+
+select * from final

@@ -1,0 +1,55 @@
+-- Manual tag actions are history, not versions: only exact duplicates are superseded here;
+-- the latest action per (account, tag) is decided in tag_manual.
+with
+
+source as (
+    select * from {{ source('crm', 'manual_tags') }}
+),
+
+accounts as (
+    select account_id from {{ ref('stg_crm__accounts') }} where rejection_reason is null
+),
+
+manual_codes as (
+    select tag_value from {{ ref('tag_value_definitions') }} where tag_code = 'manual'
+),
+
+cleaned as (
+    select
+        {{ clean_key('account_id') }} as account_id,
+        {{ normalize_code('tag_code') }} as tag_code,
+        {{ normalize_code('action') }} as action,
+        trim(operator) as operator,
+        operated_at,
+        _source_file,
+        _source_row_number,
+        _delivered_at,
+    from source
+),
+
+latest as (
+    {{ latest_version(
+        'cleaned',
+        "case when account_id is not null and tag_code is not null then concat_ws('|', account_id, tag_code, action, operator, cast(operated_at as varchar)) end",
+        'operated_at desc nulls last'
+    ) }}
+),
+
+final as (
+    select
+        latest.*,
+        case
+            when latest.account_id is null then 'missing account_id'
+            when latest.tag_code is null then 'missing tag_code'
+            when accounts.account_id is null then 'unknown account_id'
+            when manual_codes.tag_value is null then 'tag_code not a manual tag in the catalog'
+            when latest.action is null or latest.action not in ('add', 'remove') then 'unknown action'
+            when latest.operated_at is null then 'missing operated_at'
+            when {{ days_since('latest.operated_at') }} < 0 then 'operated_at after the run date'
+        end as rejection_reason,
+    from latest
+    left join accounts on latest.account_id = accounts.account_id
+    left join manual_codes on latest.tag_code = manual_codes.tag_value
+)
+
+select * from final

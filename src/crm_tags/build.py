@@ -1,0 +1,93 @@
+"""Run dbt against a landing zone and a warehouse file (`crm-tags build`)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from crm_tags import PROJECT_DIR
+
+DEFAULT_RAW_DIR = PROJECT_DIR / "data" / "raw"
+DEFAULT_WAREHOUSE = PROJECT_DIR / "data" / "warehouse.duckdb"
+
+
+class DbtError(RuntimeError):
+    """dbt exited non-zero; the message carries the lines of dbt's output that say why."""
+
+
+def dbt_env(raw_dir: Path, warehouse: Path, target_path: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["CRM_RAW_DIR"] = str(Path(raw_dir).resolve())
+    env["CRM_WAREHOUSE_PATH"] = str(Path(warehouse).resolve())
+    env["DBT_PROFILES_DIR"] = str(PROJECT_DIR)
+    if target_path is not None:
+        env["DBT_TARGET_PATH"] = str(target_path)
+        env["DBT_LOG_PATH"] = str(Path(target_path) / "logs")
+    return env
+
+
+def run_dbt(
+    args: list[str],
+    raw_dir: Path = DEFAULT_RAW_DIR,
+    warehouse: Path = DEFAULT_WAREHOUSE,
+    as_of: dt.date | str | None = None,
+    target_path: Path | None = None,
+    quiet: bool = False,
+) -> str:
+    """Run one dbt command from the project root; return its output, raise DbtError on failure."""
+    Path(warehouse).resolve().parent.mkdir(parents=True, exist_ok=True)
+    command = [str(Path(sys.executable).with_name("dbt")), *args]
+    if as_of is not None:
+        command += ["--vars", f'{{as_of_date: "{as_of}"}}']
+    result = subprocess.run(
+        command,
+        cwd=PROJECT_DIR,
+        env=dbt_env(raw_dir, warehouse, target_path),
+        capture_output=True,
+        text=True,
+    )
+    output = result.stdout + result.stderr
+    if not quiet:
+        sys.stdout.write(output)
+    if result.returncode != 0:
+        reasons = [
+            line for line in output.splitlines()
+            if "Error" in line or "error" in line or "FAIL" in line or "Delivery" in line
+        ]
+        raise DbtError(f"dbt {' '.join(args)} failed:\n" + "\n".join(reasons[-40:] or [output[-4000:]]))
+    return output
+
+
+def build(
+    raw_dir: Path = DEFAULT_RAW_DIR,
+    warehouse: Path = DEFAULT_WAREHOUSE,
+    as_of: dt.date | str | None = None,
+    select: str | None = None,
+    target_path: Path | None = None,
+    quiet: bool = False,
+) -> str:
+    """`dbt build` (seeds, models, data and unit tests) for one run date."""
+    args = ["build"] + (["--select", select] if select else [])
+    return run_dbt(args, raw_dir, warehouse, as_of, target_path, quiet)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--raw-dir", type=Path, default=Path(os.environ.get("CRM_RAW_DIR", DEFAULT_RAW_DIR)))
+    parser.add_argument(
+        "--warehouse", type=Path, default=Path(os.environ.get("CRM_WAREHOUSE_PATH", DEFAULT_WAREHOUSE))
+    )
+    parser.add_argument("--as-of", default=None, help="run date YYYY-MM-DD (default: today)")
+    parser.add_argument("--select", default=None, help="dbt selection (default: everything)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        build(args.raw_dir, args.warehouse, args.as_of, args.select)
+    except DbtError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
