@@ -1,0 +1,7 @@
+-- A customer holds at most one value of a single-valued tag; multi-valued tags hold each value once.
+select customer_tags.customer_id, customer_tags.tag_code, count(*) as values_held
+from {{ ref('customer_tags') }} as customer_tags
+inner join {{ ref('tag_definitions') }} as definitions
+    on customer_tags.tag_code = definitions.tag_code
+group by customer_tags.customer_id, customer_tags.tag_code, definitions.is_multi_valued
+having count(*) > case when definitions.is_multi_valued then count(distinct customer_tags.tag_value) else 1 end
