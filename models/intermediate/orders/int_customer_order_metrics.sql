@@ -2,12 +2,12 @@
 -- with at least one purchase appear (never purchased = no row).
 with
 
-orders as (
+daily as (
     select
         *,
         {{ days_since('order_date') }} as days_since_order,
-    from {{ ref('fct_orders') }}
-    where is_purchase
+    from {{ ref('int_customer_daily_purchases') }}
+    where order_date <= {{ as_of_date() }}
 ),
 
 window_365d as (
@@ -16,27 +16,27 @@ window_365d as (
 
 final as (
     select
-        orders.customer_id,
-        count(distinct orders.order_id) as purchases_total,
-        count(distinct orders.order_id) filter (
-            where {{ in_window('orders.days_since_order', 'window_365d.days') }}
-        ) as purchases_365d,
-        count(distinct orders.order_id) filter (
-            where {{ in_window('orders.days_since_order', 'window_365d.days') }} and orders.is_promotional
-        ) as promotional_purchases_365d,
-        cast(coalesce(sum(orders.net_sales) filter (
-            where {{ in_window('orders.days_since_order', 'window_365d.days') }}
+        daily.customer_id,
+        sum(daily.purchases) as purchases_total,
+        coalesce(sum(daily.purchases) filter (
+            where {{ in_window('daily.days_since_order', 'window_365d.days') }}
+        ), 0) as purchases_365d,
+        coalesce(sum(daily.promotional_purchases) filter (
+            where {{ in_window('daily.days_since_order', 'window_365d.days') }}
+        ), 0) as promotional_purchases_365d,
+        cast(coalesce(sum(daily.net_sales) filter (
+            where {{ in_window('daily.days_since_order', 'window_365d.days') }}
         ), 0) as decimal(18, 2)) as net_sales_365d,
-        cast(coalesce(sum(orders.profit) filter (
-            where {{ in_window('orders.days_since_order', 'window_365d.days') }}
+        cast(coalesce(sum(daily.profit) filter (
+            where {{ in_window('daily.days_since_order', 'window_365d.days') }}
         ), 0) as decimal(18, 2)) as profit_365d,
-        min(orders.order_date) as first_purchase_date,
-        max(orders.order_date) as last_purchase_date,
-        max(orders.days_since_order) as days_since_first_purchase,
-        min(orders.days_since_order) as days_since_last_purchase,
-    from orders
+        min(daily.order_date) as first_purchase_date,
+        max(daily.order_date) as last_purchase_date,
+        max(daily.days_since_order) as days_since_first_purchase,
+        min(daily.days_since_order) as days_since_last_purchase,
+    from daily
     cross join window_365d
-    group by orders.customer_id
+    group by daily.customer_id
 )
 
 select * from final

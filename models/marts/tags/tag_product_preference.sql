@@ -3,10 +3,9 @@
 -- No purchase in the window, or no net sales to share out -> no tag.
 with
 
-order_lines as (
-    select * from {{ ref('fct_order_lines') }}
-    where is_purchase
-        and {{ in_window(days_since('order_date'), tag_param('all', 'window_365d_days')) }}
+daily_category_sales as (
+    select * from {{ ref('int_customer_daily_category_sales') }}
+    where {{ in_window(days_since('order_date'), tag_param('all', 'window_365d_days')) }}
 ),
 
 category_sales as (
@@ -14,8 +13,8 @@ category_sales as (
         customer_id,
         category_code,
         sum(net_sales) as category_net_sales,
-        max(order_ts) as last_bought_at,
-    from order_lines
+        max(last_bought_at) as last_bought_at,
+    from daily_category_sales
     group by customer_id, category_code
 ),
 

@@ -15,9 +15,9 @@ web_events as (
 purchases as (
     select
         customer_id,
+        purchases,
         {{ days_since('order_date') }} as days_since_order,
-    from {{ ref('fct_orders') }}
-    where is_purchase
+    from {{ ref('int_customer_daily_purchases') }}
 ),
 
 web_signals as (
@@ -38,12 +38,12 @@ web_signals as (
 purchase_signals as (
     select
         customer_id,
-        count(*) filter (
+        coalesce(sum(purchases) filter (
             where {{ in_window('days_since_order', tag_param('all', 'window_365d_days')) }}
-        ) as purchases_365d,
-        count(*) filter (
+        ), 0) as purchases_365d,
+        coalesce(sum(purchases) filter (
             where {{ in_window('days_since_order', tag_param('purchase_intent', 'cart_window_days')) }}
-        ) as purchases_30d,
+        ), 0) as purchases_30d,
     from purchases
     group by customer_id
 ),

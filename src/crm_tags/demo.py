@@ -1,0 +1,104 @@
+"""The main job (`crm-tags demo`): generate a demo landing zone, build, validate, summarise.
+
+`crm-tags summary` prints the summary of an existing warehouse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+from crm_tags.build import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, DbtError, build
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--as-of", default=dt.date.today().isoformat(), help="run date YYYY-MM-DD")
+    parser.add_argument("--dirty", type=float, default=0.0, help="dirt rate for the generated data")
+    parser.add_argument("--raw-dir", type=Path, default=DEFAULT_RAW_DIR)
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    parser.add_argument("--reuse-data", action="store_true", help="keep an existing landing zone")
+
+
+def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+
+
+def run(args: argparse.Namespace) -> int:
+    from crm_tags.generate import generate_landing_zone
+
+    timings: dict[str, float] = {}
+    if not (args.reuse_data and args.raw_dir.exists()):
+        start = time.perf_counter()
+        counts = generate_landing_zone(
+            args.raw_dir, args.customers, seed=args.seed, as_of=dt.date.fromisoformat(args.as_of), dirty=args.dirty
+        )
+        timings["generate"] = time.perf_counter() - start
+        print(f"generated {args.customers:,} customers into {args.raw_dir} ({_rows(counts):,} rows)")
+
+    start = time.perf_counter()
+    try:
+        gate_passed = _build_validate_publish(args.raw_dir, args.warehouse, args.as_of)
+    except DbtError as error:
+        print(error, file=sys.stderr)
+        return 1
+    timings["build + gate"] = time.perf_counter() - start
+
+    print_summary(args.warehouse)
+    print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+    return 0 if gate_passed else 1
+
+
+def _build_validate_publish(raw_dir: Path, warehouse: Path, as_of: str) -> bool:
+    """Build, then run the quality gate; the gate module owns write-audit-publish when present."""
+    try:
+        from crm_tags.quality import gate
+    except ImportError:  # the gate is optional for a bare build
+        gate = None
+    if gate is not None and hasattr(gate, "build_and_publish"):
+        result = gate.build_and_publish(raw_dir, warehouse, as_of)
+        return bool(result.passed)
+    build(raw_dir, warehouse, as_of, quiet=True)
+    return True
+
+
+def _rows(counts: dict) -> int:
+    return sum(v for k, v in counts.items() if isinstance(v, int) and "/" in k)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    print_summary(args.warehouse)
+    return 0
+
+
+def print_summary(warehouse: Path) -> None:
+    """Customers per tag value (with labels), and the landing-zone reconciliation."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        customers, as_of = con.sql("select count(*), max(as_of_date) from marts.customer_profile").fetchone()
+        print(f"\nTag summary as of {as_of}: {customers:,} customers\n")
+        rows = con.sql("""
+            select t.tag_code, t.tag_value, any_value(t.tag_value_label_zh), any_value(t.tag_value_label_en),
+                   count(*) as customers
+            from marts.customer_tags t
+            group by t.tag_code, t.tag_value
+            order by t.tag_code, customers desc, t.tag_value
+        """).fetchall()
+        last_code = None
+        for code, value, zh, en, n in rows:
+            label = code if code != last_code else ""
+            share = n / customers if customers else 0
+            print(f"  {label:<20} {value:<22} {zh:<10} {en:<24} {n:>9,} {share:>7.1%}")
+            last_code = code
+        print("\nLanding zone reconciliation (rows in = kept + rejected + superseded):\n")
+        for table, rows_in, kept, rejected, superseded, balanced in con.sql("""
+            select source_table, rows_in, rows_kept, rows_rejected, duplicates_superseded, is_balanced
+            from audit.reconciliation order by source_table
+        """).fetchall():
+            mark = "ok" if balanced else "IMBALANCED"
+            print(f"  {table:<28} {rows_in:>11,} = {kept:>11,} + {rejected:>8,} + {superseded:>8,}  {mark}")
