@@ -19,7 +19,7 @@
         {'code': 'recency', 'model': 'tag_recency', 'multi_valued': false},
         {'code': 'product_preference', 'model': 'tag_product_preference', 'multi_valued': false},
         {'code': 'customer_grade', 'model': 'tag_customer_grade', 'multi_valued': false},
-        {'code': 'ltv', 'model': none, 'multi_valued': false},
+        {'code': 'ltv', 'model': 'tag_ltv', 'multi_valued': false},
         {'code': 'profit_contribution', 'model': 'tag_profit_contribution', 'multi_valued': false},
         {'code': 'price_sensitivity', 'model': 'tag_price_sensitivity', 'multi_valued': false},
         {'code': 'service_preference', 'model': 'tag_service_preference', 'multi_valued': false},

@@ -1,0 +1,962 @@
+"""Predicted customer lifetime value: BG/NBD (purchases) x Gamma-Gamma (spend), fitted by MLE.
+
+The `ltv` tag is a prediction: a customer's expected net sales over the next `horizon` time units.
+
+* BG/NBD (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way", Marketing Science 24)
+  models repeat purchases: while alive a customer buys as a Poisson process with rate
+  lambda ~ Gamma(r, alpha); after each purchase she drops out with probability p ~ Beta(a, b).
+* Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV", JMR 42; Fader & Hardie 2013 note "The
+  Gamma-Gamma Model of Monetary Value") models the mean spend per repeat purchase. Its likelihood
+  is only defined for repeat buyers (frequency > 0 and mean spend > 0), so it is fitted on them.
+  Customers without a repeat purchase get, in the textbook version, the population mean spend
+  p * gamma / (q - 1); the warehouse (score_ltv) instead conditions on their first purchase,
+  p * (gamma + m1) / (p + q - 1), because on our heavy-tailed spend the fitted q can be < 1,
+  where the population mean is infinite (and the first purchase is informative anyway).
+* predicted value = E[purchases in (T, T + horizon] | history] x E[spend per purchase | history].
+  No discounting: the business spec asks for the net sales of the next three years, undiscounted.
+
+Input is the per-customer summary the BG/NBD literature uses: `frequency` (repeat purchases =
+distinct purchase occasions - 1), `recency` (time from the first to the last purchase), `T` (time
+from the first purchase to the as-of date), `monetary_value` (mean spend of the repeat purchases;
+0 when frequency is 0). Recency, T and the horizon must share one time unit; the warehouse uses
+days (see int_customers_ltv_summary), the CDNOW benchmark uses weeks.
+
+Maximum likelihood: vectorised log-likelihoods (gammaln and log-sum-exp, never raw products of
+powers), analytic gradients, L-BFGS-B in log-parameter space on data rescaled to unit mean
+(time by mean T, spend by mean spend: both are pure scale parameters, alpha and gamma, so the
+rescaling is undone exactly). Customers with identical summaries are collapsed into weighted
+rows first, so a warehouse in whole days with a million customers fits in seconds.
+
+Degenerate inputs (no customers, one customer, no repeat buyers, every T == 0, nulls or
+non-finite values, recency > T ...) raise `LtvFitError` with a message saying what is wrong;
+predictions are checked finite before they are returned, so a NaN never reaches a tag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import integrate, optimize, special
+
+TAG_CODE = "ltv"
+DAYS_PER_YEAR = 365
+SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
+
+# Bounds of the log-parameters (on the rescaled data). An optimum there is a limit of the model
+# family (e.g. b -> inf: nobody drops out); the fit warns and records it in `at_bound`.
+_LOG_BOUND = 20.0
+# The fit is accepted when no interior log-parameter has |d mean log-likelihood| above this.
+_CONVERGED_GRADIENT = 1e-5
+# Near a == 1 the closed form of E[Y(t)] is 0/0; it is evaluated at 1 +/- this and averaged.
+_A_NEAR_ONE = 1e-4
+
+
+class LtvFitError(ValueError):
+    """The input cannot identify the LTV model (empty, degenerate, non-finite, ...)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Fitted parameters
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BgNbdParams:
+    """BG/NBD parameters; alpha is in the time unit of the data it was fitted on."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    log_likelihood: float = math.nan
+    n_customers: int = 0
+    at_bound: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, float]:
+        return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
+
+
+@dataclass(frozen=True)
+class GammaGammaParams:
+    """Gamma-Gamma parameters; gamma is in the currency of the data it was fitted on."""
+
+    p: float
+    q: float
+    gamma: float
+    log_likelihood: float = math.nan
+    n_customers: int = 0
+    at_bound: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, float]:
+        return {"p": self.p, "q": self.q, "gamma": self.gamma}
+
+    @property
+    def population_mean_spend(self) -> float:
+        """E[spend per purchase] of a random customer: p * gamma / (q - 1), infinite if q <= 1."""
+        return self.p * self.gamma / (self.q - 1.0) if self.q > 1.0 else math.inf
+
+
+@dataclass(frozen=True)
+class LtvModel:
+    bgnbd: BgNbdParams
+    gamma_gamma: GammaGammaParams
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {"bgnbd": self.bgnbd.as_dict(), "gamma_gamma": self.gamma_gamma.as_dict()}
+
+
+@dataclass(frozen=True)
+class RfmSummary:
+    """Validated per-customer summary as float64 arrays (one element per customer)."""
+
+    frequency: np.ndarray
+    recency: np.ndarray
+    T: np.ndarray
+    monetary_value: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.frequency.shape[0])
+
+
+@dataclass(frozen=True)
+class ClvPrediction:
+    """Per-customer predictions over `horizon` (same order as the input summary)."""
+
+    model: LtvModel
+    horizon: float
+    predicted_purchases: np.ndarray
+    probability_alive: np.ndarray
+    expected_spend: np.ndarray
+    predicted_value: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# Input: any table-like summary -> validated arrays
+# --------------------------------------------------------------------------------------------
+
+
+def _column(summary: Any, name: str) -> np.ndarray:
+    """Column `name` (matched case-insensitively) of a pyarrow table, pandas frame or mapping."""
+    if hasattr(summary, "column_names"):  # pyarrow Table / RecordBatch
+        names = list(summary.column_names)
+        getter = summary.column
+    elif hasattr(summary, "columns") and hasattr(summary, "__getitem__"):  # pandas DataFrame
+        names = [str(c) for c in summary.columns]
+        getter = summary.__getitem__
+    elif isinstance(summary, Mapping):
+        names = [str(c) for c in summary]
+        getter = summary.__getitem__
+    else:
+        raise TypeError(f"unsupported summary type {type(summary).__name__}")
+    matches = [n for n in names if n == name] or [n for n in names if n.lower() == name.lower()]
+    if not matches:
+        raise LtvFitError(f"summary has no column '{name}' (columns: {', '.join(names)})")
+    values = getter(matches[0])
+    if hasattr(values, "to_numpy") and hasattr(values, "null_count"):  # pyarrow (Chunked)Array
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+    try:
+        return np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise LtvFitError(f"column '{name}' is not numeric: {exc}") from None
+
+
+def _check_finite(name: str, values: np.ndarray) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise LtvFitError(
+            f"column '{name}' has {int(bad.sum())} null or non-finite value(s) (first at row {first})"
+        )
+
+
+def summary_arrays(summary: Any, *, require_monetary: bool = True) -> RfmSummary:
+    """Validate a summary (pyarrow Table, pandas DataFrame, mapping or RfmSummary) into arrays."""
+    if isinstance(summary, RfmSummary):
+        arrays = summary
+        frequency, recency, T = arrays.frequency, arrays.recency, arrays.T
+        monetary = arrays.monetary_value
+    else:
+        frequency = _column(summary, "frequency")
+        recency = _column(summary, "recency")
+        T = _column(summary, "T")
+        monetary = _column(summary, "monetary_value") if require_monetary else None
+    if require_monetary and monetary is None:
+        raise LtvFitError("summary has no column 'monetary_value'")
+    n = frequency.shape[0]
+    for name, values in (("recency", recency), ("T", T), ("monetary_value", monetary)):
+        if values is not None and values.shape[0] != n:
+            raise LtvFitError(f"column '{name}' has {values.shape[0]} rows, frequency has {n}")
+    for name, values in (("frequency", frequency), ("recency", recency), ("T", T)):
+        _check_finite(name, values)
+        if (values < 0).any():
+            raise LtvFitError(f"column '{name}' has negative values (min {values.min():g})")
+    if (frequency != np.round(frequency)).any():
+        raise LtvFitError("column 'frequency' must hold whole numbers of repeat purchases")
+    too_late = recency > T * (1 + 1e-9) + 1e-12
+    if too_late.any():
+        first = int(np.flatnonzero(too_late)[0])
+        raise LtvFitError(
+            f"{int(too_late.sum())} customer(s) have recency > T (first at row {first}: "
+            f"recency {recency[first]:g} > T {T[first]:g}); both must be measured from the first "
+            "purchase, in the same time unit"
+        )
+    if monetary is not None:
+        _check_finite("monetary_value", monetary)
+        if (monetary < 0).any():
+            raise LtvFitError(
+                f"column 'monetary_value' has negative values (min {monetary.min():g}); "
+                "mean spend per repeat purchase must be >= 0"
+            )
+    return RfmSummary(frequency, np.minimum(recency, T), T, monetary)
+
+
+# --------------------------------------------------------------------------------------------
+# BG/NBD
+# --------------------------------------------------------------------------------------------
+
+
+def _bgnbd_terms(r, alpha, a, b, x, t_x, T):
+    """Per-row log-likelihood pieces: (ln A1 + ln A2, ln A3, ln A4 with -inf where x == 0)."""
+    ln_a12 = (
+        special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+        + special.gammaln(a + b) + special.gammaln(b + x)
+        - special.gammaln(b) - special.gammaln(a + b + x)
+    )
+    ln_a3 = -(r + x) * np.log(alpha + T)
+    repeat = x > 0
+    ln_a4 = np.full_like(ln_a3, -np.inf)
+    xr = x[repeat]
+    ln_a4[repeat] = (
+        np.log(a) - np.log(b + xr - 1.0) - (r + xr) * np.log(alpha + t_x[repeat])
+    )
+    return ln_a12, ln_a3, ln_a4
+
+
+def bgnbd_log_likelihood_per_customer(params, frequency, recency, T) -> np.ndarray:
+    """ln L_i of FHL (2005) eq. (6) for each customer; params = (r, alpha, a, b)."""
+    r, alpha, a, b = (float(v) for v in params)
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
+    ln_a12, ln_a3, ln_a4 = _bgnbd_terms(r, alpha, a, b, x, t_x, T)
+    return ln_a12 + np.logaddexp(ln_a3, ln_a4)
+
+
+def bgnbd_log_likelihood(params, frequency, recency, T) -> float:
+    """Total BG/NBD log-likelihood of a summary; params = (r, alpha, a, b)."""
+    return float(bgnbd_log_likelihood_per_customer(params, frequency, recency, T).sum())
+
+
+def _unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Unique rows of equal-length columns, sorted (so results do not depend on input order),
+    with the inverse index and the counts. A lexsort: much faster than np.unique(axis=0)."""
+    n = columns[0].shape[0]
+    if n == 0:
+        return [c[:0] for c in columns], np.zeros(0, dtype=np.int64), np.zeros(0)
+    order = np.lexsort(columns[::-1])
+    sorted_cols = [c[order] for c in columns]
+    new_row = np.zeros(n, dtype=bool)
+    new_row[0] = True
+    for c in sorted_cols:
+        new_row[1:] |= c[1:] != c[:-1]
+    group = np.cumsum(new_row) - 1
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = group
+    counts = np.bincount(group).astype(np.float64)
+    return [c[new_row] for c in sorted_cols], inverse, counts
+
+
+@dataclass(frozen=True)
+class _Values:
+    """A column as unique values + per-row index, so special functions run once per value
+    (frequencies and whole-day times repeat a lot)."""
+
+    unique: np.ndarray
+    index: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _Values:
+        unique, index = np.unique(values, return_inverse=True)
+        return cls(unique, index.reshape(-1))
+
+    def map(self, f) -> np.ndarray:
+        return f(self.unique)[self.index]
+
+
+@dataclass(frozen=True)
+class _BgNbdData:
+    """Collapsed BG/NBD input: unique (x, t_x, T) rows with weights."""
+
+    x: np.ndarray
+    w: np.ndarray
+    xv: _Values
+    tv: _Values
+    Tv: _Values
+    w_by_x: np.ndarray  # total weight of each unique x
+    repeat: np.ndarray  # x > 0
+    w_total: float
+
+    @classmethod
+    def of(cls, frequency, recency, T) -> _BgNbdData:
+        (x, t_x, T), _, w = _unique_rows(frequency, recency, T)
+        xv = _Values.of(x)
+        return cls(x, w, xv, _Values.of(t_x), _Values.of(T),
+                   np.bincount(xv.index, weights=w, minlength=xv.unique.size), x > 0,
+                   float(w.sum()))
+
+
+def _bgnbd_neg_mean_ll_and_grad(log_params, d: _BgNbdData):
+    """-mean log-likelihood and its gradient w.r.t. log(r, alpha, a, b); terms that depend on
+    x only are summed per unique x."""
+    r, alpha, a, b = np.exp(log_params)
+    x, w, xs, W, Wx = d.x, d.w, d.xv.unique, d.w_total, d.w_by_x
+    gl, dg = special.gammaln, special.digamma
+    ll_x = Wx @ (gl(r + xs) + gl(b + xs) - gl(a + b + xs))
+    ll_const = W * (r * math.log(alpha) - gl(r) + gl(a + b) - gl(b))
+    ln_aT = d.Tv.map(lambda v: np.log(alpha + v))
+    ln_atx = d.tv.map(lambda v: np.log(alpha + v))
+    # b + x - 1 only matters for repeat buyers (x >= 1, so it is >= b > 0); 1 elsewhere
+    bx1 = d.xv.map(lambda v: np.where(v > 0, b + v - 1.0, 1.0))
+    ln_bx1 = np.log(bx1)
+    rx = r + x
+    ln_a3 = -rx * ln_aT
+    ln_a4 = np.where(d.repeat, math.log(a) - ln_bx1 - rx * ln_atx, -np.inf)
+    ln_sum = np.logaddexp(ln_a3, ln_a4)
+    ll = ll_x + ll_const + w @ ln_sum
+    w3 = w * np.exp(ln_a3 - ln_sum)  # weights x softmax of the two branches
+    w4 = w * np.exp(ln_a4 - ln_sum)
+    d_r = Wx @ dg(r + xs) + W * (math.log(alpha) - dg(r)) - w3 @ ln_aT - w4 @ ln_atx
+    inv_aT = d.Tv.map(lambda v: 1.0 / (alpha + v))
+    inv_atx = d.tv.map(lambda v: 1.0 / (alpha + v))
+    d_alpha = W * r / alpha - (w3 * rx) @ inv_aT - (w4 * rx) @ inv_atx
+    psi_abx = Wx @ dg(a + b + xs)
+    w4_sum = w4.sum()
+    d_a = W * dg(a + b) - psi_abx + w4_sum / a
+    d_b = W * (dg(a + b) - dg(b)) + Wx @ dg(b + xs) - psi_abx - w4 @ (1.0 / bx1)
+    grad = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+    return -ll / W, -grad / W
+
+
+def _minimise(fun, x0s, names, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """L-BFGS-B from each start in log-parameter space; the best optimum and its bound hits."""
+    bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(names)
+    best = None
+    for x0 in x0s:
+        with np.errstate(all="ignore"):
+            res = optimize.minimize(
+                fun, np.asarray(x0, dtype=np.float64), jac=True, method="L-BFGS-B", bounds=bounds,
+                options={"maxiter": 5000, "maxfun": 20000, "ftol": 1e-15, "gtol": 1e-9},
+            )
+        if np.isfinite(res.fun) and np.all(np.isfinite(res.x)) and (best is None or res.fun < best.fun):
+            best = res
+    if best is None:
+        raise LtvFitError("the likelihood could not be evaluated at any start value")
+    bound_hit = np.abs(best.x) >= _LOG_BOUND - 1e-3
+    at_bound = tuple(n for n, hit in zip(names, bound_hit, strict=True) if hit)
+    interior_gradient = np.abs(np.where(bound_hit, 0.0, best.jac)).max()
+    if not interior_gradient < _CONVERGED_GRADIENT:
+        raise LtvFitError(
+            f"the {what} likelihood has no stable maximum (the optimiser stopped with gradient "
+            f"{interior_gradient:.2g} per customer: {best.message}); the data are too few or too "
+            "uniform to identify the model"
+        )
+    return best.x, at_bound
+
+
+def _check_bgnbd_input(s: RfmSummary) -> None:
+    n = len(s)
+    if n == 0:
+        raise LtvFitError("empty summary: no customers to fit the BG/NBD model on")
+    if n == 1:
+        raise LtvFitError(
+            "only one customer: BG/NBD describes a population; one customer cannot identify it"
+        )
+    if not (s.T > 0).any():
+        raise LtvFitError(
+            "every customer has T == 0 (all first purchases fall on the as-of date): "
+            "there is no observation period to fit the purchase process on"
+        )
+    if not (s.frequency > 0).any():
+        raise LtvFitError(
+            "no repeat buyers (frequency == 0 for every customer, e.g. all purchases on one day): "
+            "the purchase rate and the dropout process cannot be estimated"
+        )
+    if ((s.frequency == s.frequency[0]) & (s.recency == s.recency[0]) & (s.T == s.T[0])).all():
+        raise LtvFitError(
+            "every customer has the same (frequency, recency, T): there is no heterogeneity "
+            "between customers for BG/NBD to fit"
+        )
+
+
+def fit_bgnbd(summary: Any) -> BgNbdParams:
+    """Maximum-likelihood BG/NBD on a summary with frequency, recency, T (any one time unit)."""
+    s = summary_arrays(summary, require_monetary=False)
+    _check_bgnbd_input(s)
+    n = len(s)
+    scale = float(s.T.mean())
+    data = _BgNbdData.of(s.frequency, s.recency / scale, s.T / scale)
+
+    def fun(log_params):
+        return _bgnbd_neg_mean_ll_and_grad(log_params, data)
+
+    starts = [np.zeros(4), np.log([0.5, 2.0, 0.5, 2.0])]
+    log_params, at_bound = _minimise(
+        fun, starts, ("r", "alpha", "a", "b"),
+        f"BG/NBD ({n} customers, {int((s.frequency > 0).sum())} repeat buyers)",
+    )
+    r, alpha, a, b = (float(v) for v in np.exp(log_params))
+    alpha *= scale
+    if at_bound:
+        warnings.warn(
+            f"BG/NBD fit ran to the bound of {', '.join(at_bound)}: the data sit at a limit of "
+            "the model (e.g. no visible dropout or no rate heterogeneity)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    ll = bgnbd_log_likelihood((r, alpha, a, b), s.frequency, s.recency, s.T)
+    if not all(math.isfinite(v) for v in (r, alpha, a, b, ll)):
+        raise LtvFitError(f"BG/NBD fit is not finite: r={r}, alpha={alpha}, a={a}, b={b}")
+    return BgNbdParams(r, alpha, a, b, ll, n, at_bound)
+
+
+def bgnbd_probability_alive(params: BgNbdParams, frequency, recency, T) -> np.ndarray:
+    """P(alive at T | x, t_x, T) = 1 / (1 + [x > 0] a / (b + x - 1) ((alpha + T)/(alpha + t_x))^(r + x))."""
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
+    log_odds_dead = np.full_like(x, -np.inf)
+    repeat = x > 0
+    xr = x[repeat]
+    log_odds_dead[repeat] = (
+        math.log(a) - np.log(b + xr - 1.0)
+        + (r + xr) * (np.log(alpha + T[repeat]) - np.log(alpha + t_x[repeat]))
+    )
+    return special.expit(-log_odds_dead)
+
+
+def _conditional_purchases_if_alive(r, alpha, a, b, x, T, t):
+    """E[Y(t) | alive at T] = (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(...)]."""
+    z = t / (alpha + T + t)
+    with np.errstate(all="ignore"):
+        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1.0, z)
+        tail = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+        return (a + b + x - 1.0) / (a - 1.0) * (1.0 - hyp * tail)
+
+
+def _conditional_purchases_quad(r, alpha, a, b, x, T, t) -> float:
+    """The same expectation by quadrature over the posterior p ~ Beta(a, b + x):
+    E[(1 - (1 + p t / (alpha + T))^-(r + x)) / p]; a fallback where 2F1 overflows."""
+    log_norm = -special.betaln(a, b + x)
+    scale = t / (alpha + T)
+
+    def integrand(p: float) -> float:
+        if p <= 0.0:
+            return 0.0 if a >= 1.0 else math.inf
+        gain = -math.expm1(-(r + x) * math.log1p(p * scale)) / p
+        return gain * math.exp(log_norm + (a - 1.0) * math.log(p) + (b + x - 1.0) * math.log1p(-p))
+
+    mean = a / (a + b + x)
+    sd = math.sqrt(a * (b + x) / ((a + b + x) ** 2 * (a + b + x + 1.0)))
+    points = sorted({min(max(v, 1e-12), 1 - 1e-12) for v in (mean, mean + 5 * sd, mean + 20 * sd)})
+    value, _ = integrate.quad(integrand, 0.0, 1.0, points=points, limit=400, epsrel=1e-10)
+    return value
+
+
+def bgnbd_expected_purchases(params: BgNbdParams, t: float, frequency, recency, T) -> np.ndarray:
+    """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005 eq. (10)), one value per customer."""
+    if not (t >= 0 and math.isfinite(t)):
+        raise LtvFitError(f"horizon must be a finite number >= 0, got {t}")
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
+    if t == 0 or x.size == 0:
+        return np.zeros_like(x)
+    if abs(a - 1.0) < _A_NEAR_ONE:  # removable singularity at a == 1: average both sides
+        if_alive = 0.5 * (
+            _conditional_purchases_if_alive(r, alpha, 1.0 - _A_NEAR_ONE, b, x, T, t)
+            + _conditional_purchases_if_alive(r, alpha, 1.0 + _A_NEAR_ONE, b, x, T, t)
+        )
+    else:
+        if_alive = _conditional_purchases_if_alive(r, alpha, a, b, x, T, t)
+    for i in np.flatnonzero(~np.isfinite(if_alive) | (if_alive < 0)):
+        if_alive[i] = _conditional_purchases_quad(r, alpha, a, b, x[i], T[i], t)
+    result = bgnbd_probability_alive(params, x, t_x, T) * if_alive
+    if not np.isfinite(result).all():
+        raise LtvFitError("expected purchases could not be evaluated (non-finite) for some customers")
+    return np.maximum(result, 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Gamma-Gamma
+# --------------------------------------------------------------------------------------------
+
+
+def gamma_gamma_log_likelihood(params, frequency, monetary_value) -> float:
+    """Gamma-Gamma log-likelihood of the mean spends m of customers with x > 0 purchases."""
+    p, q, gamma = (float(v) for v in params)
+    x, m = (np.asarray(v, dtype=np.float64) for v in (frequency, monetary_value))
+    px = p * x
+    ll = (
+        special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q)
+        + q * math.log(gamma) + (px - 1.0) * np.log(m) + px * np.log(x)
+        - (px + q) * np.log(gamma + m * x)
+    )
+    return float(ll.sum())
+
+
+@dataclass(frozen=True)
+class _GammaGammaData:
+    """Collapsed Gamma-Gamma input: unique (x, m) rows with weights and data-only constants."""
+
+    x: np.ndarray
+    m: np.ndarray
+    w: np.ndarray
+    xs: np.ndarray  # unique x
+    w_by_x: np.ndarray
+    wx: np.ndarray  # w * x
+    sum_wx_ln_mx: float  # sum w x (ln m + ln x)
+    sum_w_ln_m: float
+    w_total: float
+
+    @classmethod
+    def of(cls, frequency, monetary_value) -> _GammaGammaData:
+        (x, m), _, w = _unique_rows(frequency, monetary_value)
+        xv = _Values.of(x)
+        return cls(x, m, w, xv.unique, np.bincount(xv.index, weights=w, minlength=xv.unique.size),
+                   w * x, float((w * x) @ (np.log(m) + np.log(x))), float(w @ np.log(m)),
+                   float(w.sum()))
+
+
+def _gg_neg_mean_ll_and_grad(log_params, d: _GammaGammaData):
+    """-mean log-likelihood and its gradient w.r.t. log(p, q, gamma)."""
+    p, q, gamma = np.exp(log_params)
+    xs, Wx, W = d.xs, d.w_by_x, d.w_total
+    gl, dg = special.gammaln, special.digamma
+    pxs = p * xs
+    g_mx = gamma + d.m * d.x
+    ln_gmx = np.log(g_mx)
+    weighted_pxq = p * d.wx + q * d.w  # w (p x + q)
+    ll = (Wx @ (gl(pxs + q) - gl(pxs)) + W * (q * math.log(gamma) - gl(q))
+          + p * d.sum_wx_ln_mx - d.sum_w_ln_m - weighted_pxq @ ln_gmx)
+    psi_pxq = dg(pxs + q)
+    d_p = (Wx * xs) @ (psi_pxq - dg(pxs)) + d.sum_wx_ln_mx - d.wx @ ln_gmx
+    d_q = Wx @ psi_pxq + W * (math.log(gamma) - dg(q)) - d.w @ ln_gmx
+    d_gamma = W * q / gamma - weighted_pxq @ (1.0 / g_mx)
+    grad = np.array([d_p * p, d_q * q, d_gamma * gamma])
+    return -ll / W, -grad / W
+
+
+def _check_gamma_gamma_input(s: RfmSummary) -> np.ndarray:
+    """The mask of the customers the Gamma-Gamma model is fitted on (x > 0 and m > 0)."""
+    if len(s) == 0:
+        raise LtvFitError("empty summary: no customers to fit the Gamma-Gamma model on")
+    used = (s.frequency > 0) & (s.monetary_value > 0)
+    if not used.any():
+        raise LtvFitError(
+            "no repeat buyers with positive spend: the Gamma-Gamma spend model is fitted on "
+            "customers with frequency > 0 and monetary_value > 0, and there are none"
+        )
+    if used.sum() == 1:
+        raise LtvFitError(
+            "only one repeat buyer: the Gamma-Gamma spend model needs at least two to separate "
+            "between-customer from within-customer variation"
+        )
+    x, m = s.frequency[used], s.monetary_value[used]
+    if ((x == x[0]) & (m == m[0])).all():
+        raise LtvFitError(
+            "every repeat buyer has the same (frequency, monetary_value): there is no spend "
+            "heterogeneity for the Gamma-Gamma model to fit"
+        )
+    return used
+
+
+def fit_gamma_gamma(summary: Any) -> GammaGammaParams:
+    """Maximum-likelihood Gamma-Gamma on the repeat buyers (frequency > 0, monetary_value > 0)."""
+    s = summary_arrays(summary, require_monetary=True)
+    used = _check_gamma_gamma_input(s)
+    x, m = s.frequency[used], s.monetary_value[used]
+    scale = float(m.mean())
+    data = _GammaGammaData.of(x, m / scale)
+
+    def fun(log_params):
+        return _gg_neg_mean_ll_and_grad(log_params, data)
+
+    starts = [np.log([1.0, 2.0, 1.0]), np.log([5.0, 5.0, 4.0])]
+    log_params, at_bound = _minimise(
+        fun, starts, ("p", "q", "gamma"), f"Gamma-Gamma ({x.size} repeat buyers)"
+    )
+    p, q, gamma = (float(v) for v in np.exp(log_params))
+    gamma *= scale
+    if at_bound:
+        warnings.warn(
+            f"Gamma-Gamma fit ran to the bound of {', '.join(at_bound)}: the spend data show "
+            "(almost) no heterogeneity",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    ll = gamma_gamma_log_likelihood((p, q, gamma), x, m)
+    if not all(math.isfinite(v) for v in (p, q, gamma, ll)):
+        raise LtvFitError(f"Gamma-Gamma fit is not finite: p={p}, q={q}, gamma={gamma}")
+    return GammaGammaParams(p, q, gamma, ll, int(x.size), at_bound)
+
+
+def gamma_gamma_expected_spend(params: GammaGammaParams, frequency, monetary_value,
+                               first_purchase_value=None) -> np.ndarray:
+    """E[spend per purchase | x, m] = p (gamma + x m) / (p x + q - 1): a weighted mean of the
+    population mean p gamma / (q - 1) and the customer's own mean m of x repeat purchases.
+
+    Customers with x = 0: the population mean p gamma / (q - 1) (the textbook choice; infinite
+    when q <= 1), or, with `first_purchase_value`, the same posterior given the one purchase
+    that was seen: p (gamma + m1) / (p + q - 1), finite whenever p + q > 1."""
+    p, q, gamma = params.p, params.q, params.gamma
+    x, m = (np.asarray(v, dtype=np.float64) for v in (frequency, monetary_value))
+    m = np.where(x > 0, np.maximum(m, 0.0), 0.0)
+    if first_purchase_value is not None:
+        first = np.maximum(np.asarray(first_purchase_value, dtype=np.float64), 0.0)
+        if first.shape != x.shape:
+            raise LtvFitError("first_purchase_value must have one value per customer")
+        _check_finite("first_purchase_value", first)
+        seen = np.where(x > 0, x, 1.0)
+        m = np.where(x > 0, m, first)
+        x = seen
+    denominator = p * x + q - 1.0
+    if (denominator <= 0).any():
+        raise LtvFitError(
+            f"Gamma-Gamma p = {p:.4g}, q = {q:.4g}: p x + q <= 1 for some customers, so their "
+            "expected spend is infinite (q <= 1 means the population mean spend is infinite: "
+            "value customers without repeat purchases by their first purchase)"
+        )
+    return p * (gamma + x * m) / denominator
+
+
+# --------------------------------------------------------------------------------------------
+# Both models: fit, predict, score the tag
+# --------------------------------------------------------------------------------------------
+
+
+def fit_ltv_model(summary: Any) -> LtvModel:
+    """Fit BG/NBD on every customer and Gamma-Gamma on the repeat buyers."""
+    s = summary_arrays(summary, require_monetary=True)
+    _check_bgnbd_input(s)  # every precondition before any (slower) fit
+    _check_gamma_gamma_input(s)
+    return LtvModel(fit_bgnbd(s), fit_gamma_gamma(s))
+
+
+def predict_clv(summary: Any, horizon: float, model: LtvModel | None = None, *,
+                first_purchase_value=None) -> ClvPrediction:
+    """Expected purchases over (T, T + horizon] x expected spend per purchase, undiscounted.
+
+    `horizon` is in the time unit of recency and T. With `model=None` both models are fitted on
+    `summary` first. `first_purchase_value` (one per customer), if given, values customers
+    without repeat purchases by their first purchase (see gamma_gamma_expected_spend) instead
+    of the population mean. Every returned array is finite (else LtvFitError)."""
+    s = summary_arrays(summary, require_monetary=True)
+    model = model if model is not None else fit_ltv_model(s)
+    # Customers with the same (x, t_x, T) share E[Y(t)] and P(alive): evaluate each tuple once.
+    (x, t_x, T), inverse, _ = _unique_rows(s.frequency, s.recency, s.T)
+    purchases = bgnbd_expected_purchases(model.bgnbd, float(horizon), x, t_x, T)
+    alive = bgnbd_probability_alive(model.bgnbd, x, t_x, T)
+    purchases, alive = purchases[inverse], alive[inverse]
+    spend = gamma_gamma_expected_spend(model.gamma_gamma, s.frequency, s.monetary_value,
+                                       first_purchase_value)
+    value = purchases * spend
+    for name, values in (("purchases", purchases), ("P(alive)", alive), ("spend", spend),
+                         ("value", value)):
+        if not np.isfinite(values).all():
+            raise LtvFitError(f"predicted {name} is not finite for some customers")
+    return ClvPrediction(model, float(horizon), purchases, alive, spend, value)
+
+
+def horizon_label(horizon_days: float) -> str:
+    """'3y' for 1095 days, else '<n>d' (used in the evidence text)."""
+    days = float(horizon_days)
+    if days > 0 and days % DAYS_PER_YEAR == 0:
+        return f"{int(days // DAYS_PER_YEAR)}y"
+    return f"{days:g}d"
+
+
+def band_ltv(values: np.ndarray, high_min_exclusive: float, medium_min: float) -> np.ndarray:
+    """value > high_min_exclusive -> high; >= medium_min -> medium; else low."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(
+        values > high_min_exclusive, "high", np.where(values >= medium_min, "medium", "low")
+    ).astype(object)
+
+
+def _ltv_schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("customer_id", pa.string()),
+        ("tag_code", pa.string()),
+        ("tag_value", pa.string()),
+        ("evidence", pa.string()),
+        ("predicted_net_sales", pa.decimal128(18, 2)),
+        ("predicted_purchases", pa.float64()),
+        ("probability_alive", pa.float64()),
+    ])
+
+
+def empty_ltv_table():
+    """The tag_ltv columns with no rows."""
+    return _ltv_schema().empty_table()
+
+
+def _as_arrow_table(summary: Any):
+    """pyarrow Table from a Table, RecordBatch(Reader), DuckDB relation, pandas frame or mapping."""
+    import pyarrow as pa
+
+    if isinstance(summary, pa.Table):
+        return summary
+    if isinstance(summary, pa.RecordBatch):
+        return pa.Table.from_batches([summary])
+    if isinstance(summary, pa.RecordBatchReader):
+        return summary.read_all()
+    if hasattr(summary, "fetch_arrow_table"):  # duckdb.DuckDBPyRelation
+        return summary.fetch_arrow_table()
+    if hasattr(summary, "columns") and hasattr(summary, "iloc"):  # pandas DataFrame
+        return pa.Table.from_pandas(summary, preserve_index=False)
+    if isinstance(summary, Mapping):
+        return pa.table({str(k): np.asarray(v) if not isinstance(v, list) else v
+                         for k, v in summary.items()})
+    raise TypeError(f"unsupported summary type {type(summary).__name__}")
+
+
+def score_ltv(summary_table: Any, horizon_days: float, high_min_exclusive: float,
+              medium_min: float):
+    """The `ltv` tag rows for a per-customer summary in days (what tag_ltv materialises).
+
+    `summary_table` has customer_id, frequency, recency, T (or t), monetary_value and
+    first_purchase_value (net sales of the first purchase day), one row per customer who
+    purchased. Both models are fitted on the whole summary (Gamma-Gamma on the repeat buyers);
+    customers without a repeat purchase are valued by the Gamma-Gamma posterior given their
+    first purchase (our spend is so heavy-tailed that the fitted q can be < 1, where the
+    textbook population mean p gamma / (q - 1) is infinite). The predicted net sales
+    over `horizon_days` are rounded to cents and the rounded value is banded (so the evidence
+    and the band always agree): > high_min_exclusive high, >= medium_min medium, else low.
+    A negative monetary_value (repeat days netting below zero) is taken as 0.
+    Returns a pyarrow Table sorted by customer_id; no customers -> an empty table, same columns.
+    Raises LtvFitError when the model cannot be fitted (no repeat buyers, one customer ...)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    schema = _ltv_schema()
+    table = _as_arrow_table(summary_table)
+    if table.num_rows == 0:
+        return empty_ltv_table()
+    id_columns = [n for n in table.column_names if n.lower() == "customer_id"]
+    if not id_columns:
+        raise LtvFitError(f"summary has no column 'customer_id' (columns: {table.column_names})")
+    customer_id = pc.cast(table.column(id_columns[0]), pa.string())
+    if customer_id.null_count:
+        raise LtvFitError(f"summary has {customer_id.null_count} null customer_id value(s)")
+    if pc.count_distinct(customer_id).as_py() != table.num_rows:
+        raise LtvFitError("summary has duplicate customer_id values; expected one row per customer")
+    if not (math.isfinite(float(horizon_days)) and float(horizon_days) > 0):
+        raise LtvFitError(f"horizon_days must be a positive number, got {horizon_days}")
+
+    # A customer whose repeat purchase days net to < 0 (discounts beyond the price) carries no
+    # spend information: mean spend 0 (excluded from the Gamma-Gamma fit, shrunk in prediction).
+    summary = RfmSummary(
+        _column(table, "frequency"), _column(table, "recency"), _column(table, "T"),
+        np.maximum(_column(table, "monetary_value"), 0.0),  # NaN stays NaN (and is rejected)
+    )
+    prediction = predict_clv(
+        summary, float(horizon_days), first_purchase_value=_column(table, "first_purchase_value")
+    )
+    cents = np.round(prediction.predicted_value, 2)
+    if (cents >= 1e16).any():
+        raise LtvFitError("predicted net sales exceed DECIMAL(18,2)")
+    predicted = pa.array(cents, pa.float64()).cast(pa.decimal128(18, 2))
+    evidence = pc.binary_join_element_wise(
+        f"predicted_net_sales_{horizon_label(horizon_days)} = ", pc.cast(predicted, pa.string()), ""
+    )
+    result = pa.table(
+        [
+            customer_id,
+            pa.array(np.full(table.num_rows, TAG_CODE, dtype=object), pa.string()),
+            pa.array(band_ltv(cents, float(high_min_exclusive), float(medium_min)), pa.string()),
+            evidence,
+            predicted,
+            pa.array(prediction.predicted_purchases, pa.float64()),
+            pa.array(prediction.probability_alive, pa.float64()),
+        ],
+        schema=schema,
+    )
+    return result.sort_by([("customer_id", "ascending")])
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration / hold-out check on transaction data
+# --------------------------------------------------------------------------------------------
+
+
+def rfm_summary_from_transactions(transactions: Any, as_of: Any, *,
+                                  customer_col: str = "customer_id", date_col: str = "order_date",
+                                  value_col: str = "net_sales"):
+    """Per-customer summary in days as of `as_of`, built like int_customers_ltv_summary.
+
+    Purchase occasions are distinct days (a day's sales are summed); frequency = days - 1,
+    recency = last day - first day, T = as_of - first day, monetary_value = mean sales of the
+    repeat days (0 when frequency is 0), first_purchase_value = sales of the first day.
+    Transactions after `as_of` are ignored."""
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "customer_id": np.asarray(transactions[customer_col]),
+        "day": pd.to_datetime(np.asarray(transactions[date_col])).normalize(),
+        "sales": np.asarray(transactions[value_col], dtype=np.float64),
+    })
+    as_of = pd.Timestamp(as_of).normalize()
+    frame = frame[frame["day"] <= as_of]
+    days = frame.groupby(["customer_id", "day"], as_index=False, sort=True)["sales"].sum()
+    first = days.groupby("customer_id")["day"].transform("min")
+    days["is_repeat"] = days["day"] > first
+    grouped = days.groupby("customer_id", sort=True)
+    summary = pd.DataFrame({
+        "first_day": grouped["day"].min(),
+        "last_day": grouped["day"].max(),
+        "frequency": grouped["is_repeat"].sum().astype(np.int64),
+        "repeat_sales": days[days["is_repeat"]].groupby("customer_id")["sales"].sum(),
+        "first_purchase_value": days[~days["is_repeat"]].set_index("customer_id")["sales"],
+    }).fillna({"repeat_sales": 0.0})
+    summary["recency"] = (summary["last_day"] - summary["first_day"]).dt.days.astype(np.float64)
+    summary["T"] = (as_of - summary["first_day"]).dt.days.astype(np.float64)
+    summary["monetary_value"] = np.where(
+        summary["frequency"] > 0, summary["repeat_sales"] / summary["frequency"].clip(lower=1), 0.0
+    )
+    summary = summary.reset_index()
+    return summary[["customer_id", "frequency", "recency", "T", "monetary_value",
+                    "first_purchase_value"]]
+
+
+def holdout_evaluation(transactions: Any, calibration_end: Any, holdout_end: Any, *,
+                       customer_col: str = "customer_id", date_col: str = "order_date",
+                       value_col: str = "net_sales") -> dict[str, Any]:
+    """Fit on the purchases up to `calibration_end`, predict (calibration_end, holdout_end].
+
+    Returns the aggregate and per-customer errors of predicted vs actual purchase days (and
+    net sales) in the hold-out period for the customers known at calibration_end, plus the
+    mean predicted vs actual hold-out purchases by calibration frequency (0 .. 7+)."""
+    import pandas as pd
+
+    calibration_end = pd.Timestamp(calibration_end).normalize()
+    holdout_end = pd.Timestamp(holdout_end).normalize()
+    horizon = float((holdout_end - calibration_end).days)
+    if horizon <= 0:
+        raise LtvFitError("holdout_end must be after calibration_end")
+    summary = rfm_summary_from_transactions(
+        transactions, calibration_end,
+        customer_col=customer_col, date_col=date_col, value_col=value_col,
+    )
+    prediction = predict_clv(summary, horizon,
+                             first_purchase_value=summary["first_purchase_value"].to_numpy())
+    frame = pd.DataFrame({
+        "customer_id": np.asarray(transactions[customer_col]),
+        "day": pd.to_datetime(np.asarray(transactions[date_col])).normalize(),
+        "sales": np.asarray(transactions[value_col], dtype=np.float64),
+    })
+    later = frame[(frame["day"] > calibration_end) & (frame["day"] <= holdout_end)]
+    actual_days = later.groupby("customer_id")["day"].nunique()
+    actual_sales = later.groupby("customer_id")["sales"].sum()
+    actual = actual_days.reindex(summary["customer_id"]).fillna(0).to_numpy(np.float64)
+    actual_value = actual_sales.reindex(summary["customer_id"]).fillna(0).to_numpy(np.float64)
+    predicted = prediction.predicted_purchases
+    bucket = np.minimum(summary["frequency"].to_numpy(), 7).astype(int)
+    by_frequency = [
+        {
+            "frequency": f"{k}+" if k == 7 else str(k),
+            "customers": int((bucket == k).sum()),
+            "predicted_mean": float(predicted[bucket == k].mean()),
+            "actual_mean": float(actual[bucket == k].mean()),
+        }
+        for k in range(8) if (bucket == k).any()
+    ]
+    return {
+        "customers": len(summary),
+        "holdout_days": horizon,
+        "model": prediction.model.as_dict(),
+        "predicted_purchases": float(predicted.sum()),
+        "actual_purchases": float(actual.sum()),
+        "purchases_relative_error": float(predicted.sum() / actual.sum() - 1.0)
+        if actual.sum() > 0 else math.nan,
+        "purchases_mae": float(np.abs(predicted - actual).mean()),
+        "purchases_rmse": float(np.sqrt(((predicted - actual) ** 2).mean())),
+        "purchases_correlation": float(np.corrcoef(predicted, actual)[0, 1])
+        if actual.std() > 0 and predicted.std() > 0 else math.nan,
+        "predicted_net_sales": float(prediction.predicted_value.sum()),
+        "actual_net_sales": float(actual_value.sum()),
+        "net_sales_relative_error": float(prediction.predicted_value.sum() / actual_value.sum() - 1)
+        if actual_value.sum() > 0 else math.nan,
+        "by_frequency": by_frequency,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# CLI: crm-tags ltv-fit CSV
+# --------------------------------------------------------------------------------------------
+
+
+def read_summary_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """Columns frequency, recency, T, monetary_value of a CSV (other columns are ignored)."""
+    import csv
+
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise LtvFitError(f"{path}: empty file (expected a header row)")
+            header = [h.strip() for h in header]
+            lower = [h.lower() for h in header]
+            index = {}
+            for name in SUMMARY_COLUMNS:
+                exact = [i for i, h in enumerate(header) if h == name]
+                loose = [i for i, h in enumerate(lower) if h == name.lower()]
+                if not (exact or loose):
+                    raise LtvFitError(
+                        f"{path}: missing column '{name}' (need {', '.join(SUMMARY_COLUMNS)})"
+                    )
+                index[name] = (exact or loose)[0]
+            columns: dict[str, list[float]] = {name: [] for name in SUMMARY_COLUMNS}
+            for line_no, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                for name, i in index.items():
+                    cell = row[i].strip() if i < len(row) else ""
+                    try:
+                        columns[name].append(float(cell))
+                    except ValueError:
+                        raise LtvFitError(
+                            f"{path}:{line_no}: column '{name}' is not a number: {cell!r}"
+                        ) from None
+    except OSError as exc:
+        raise LtvFitError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return {name: np.asarray(values, dtype=np.float64) for name, values in columns.items()}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "csv", metavar="CSV",
+        help="customer summary with columns frequency, recency, T, monetary_value "
+             "(recency and T in one time unit; alpha comes out in that unit)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        model = fit_ltv_model(read_summary_csv(args.csv))
+    except LtvFitError as exc:
+        print(f"crm-tags ltv-fit: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(model.as_dict()))
+    return 0
