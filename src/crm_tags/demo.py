@@ -50,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     timings["build + gate"] = time.perf_counter() - start
 
-    print_summary(args.warehouse)
+    if not gate_passed:
+        print("quality gate failed: the last good marts stay published", file=sys.stderr)
+    if args.warehouse.exists():
+        print_summary(args.warehouse)
     print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     return 0 if gate_passed else 1
 
@@ -63,6 +66,7 @@ def _build_validate_publish(raw_dir: Path, warehouse: Path, as_of: str) -> bool:
         gate = None
     if gate is not None and hasattr(gate, "build_and_publish"):
         result = gate.build_and_publish(raw_dir, warehouse, as_of)
+        print(result.report())
         return bool(result.passed)
     build(raw_dir, warehouse, as_of, quiet=True)
     return True

@@ -1,0 +1,218 @@
+"""Checkpoint landing_zone: what arrived in the Parquet landing zone, after dedupe and quarantine.
+
+- Required columns and their contract types, per raw table (the raw views DuckDB reads).
+- On the rows staging kept (rejected rows are in audit.quarantine_rows with their reason):
+  keys present and unique after dedupe, enum codes within their sets, event dates not after the
+  run date, money and quantities >= 0.
+- Nothing lost: rows in = kept + quarantined + superseded duplicates, per table.
+- A dirt budget: a table whose delivery is mostly quarantined stops the gate.
+"""
+
+from __future__ import annotations
+
+import great_expectations.expectations as gxe
+
+from crm_tags.quality.spec import KEPT_ROWS, GateFacts, Suite, Table, problem_suite, sql_string
+
+# Per landing table: its staging model, business key, enum sets, event dates the spec says
+# may not lie after the run date, and columns that may not be negative.
+TABLES: dict[str, dict] = {
+    "crm/accounts": {
+        "staging": "stg_crm__accounts", "key": ["account_id"],
+        "enums": {"customer_type": ["B2B", "B2C"]},
+        "non_negative": ["employee_count", "annual_revenue"],
+    },
+    "crm/contacts": {
+        "staging": "stg_crm__contacts", "key": ["contact_id"],
+        "enums": {"gender": ["M", "F"]},
+    },
+    "crm/manual_tags": {
+        "staging": "stg_crm__manual_tags", "key": [],  # a history of actions, no key
+        "required": ["account_id", "tag_code"],
+        "enums": {"action": ["add", "remove"]},
+        "dates": ["operated_at"],
+    },
+    "orders/orders": {
+        "staging": "stg_orders__orders", "key": ["order_id"],
+        "required": ["account_id"],
+        "enums": {
+            "status": ["paid", "shipped", "completed", "cancelled", "refunded"],
+            "sales_channel": ["online", "offline", "partner"],
+        },
+        "dates": ["order_ts"],
+    },
+    "orders/order_items": {
+        "staging": "stg_orders__order_items", "key": ["order_id", "line_no"],
+        "required": ["product_id"],
+        "non_negative": ["quantity", "unit_price", "discount_amount", "unit_cost"],
+    },
+    "orders/products": {
+        "staging": "stg_orders__products", "key": ["product_id"],
+        "non_negative": ["list_price"],
+    },
+    "orders/promotions": {"staging": "stg_orders__promotions", "key": ["promotion_id"]},
+    "support/tickets": {
+        "staging": "stg_support__tickets", "key": ["ticket_id"],
+        "enums": {
+            "channel": ["phone", "online_chat", "email", "wechat", "account_manager"],
+            "ticket_type": ["inquiry", "complaint", "after_sales", "return"],
+            "satisfaction_score": [1, 2, 3, 4, 5],
+        },
+        "dates": ["opened_at"],
+    },
+    "campaigns/campaigns": {
+        "staging": "stg_campaigns__campaigns", "key": ["campaign_id"],
+        "enums": {"channel": ["email", "sms", "wechat", "ads"]},
+    },
+    "campaigns/campaign_events": {
+        "staging": "stg_campaigns__campaign_events", "key": ["event_id"],
+        "enums": {"event_type": ["sent", "delivered", "opened", "clicked", "unsubscribed"]},
+        "dates": ["event_ts"],
+    },
+    "campaigns/web_events": {
+        "staging": "stg_campaigns__web_events", "key": ["event_id"],
+        "enums": {"event_type": ["page_view", "add_to_cart", "search"]},
+        "dates": ["event_ts"],
+    },
+    "campaigns/attributed_orders": {
+        "staging": "stg_campaigns__attributed_orders", "key": ["order_id", "campaign_id"],
+        "non_negative": ["attributed_revenue"],
+        "dates": ["conversion_ts"],
+    },
+}
+
+
+def build(facts: GateFacts) -> list[Suite]:
+    return [contract_suite(facts)] + [
+        kept_rows_suite(table, spec, facts) for table, spec in TABLES.items()
+    ] + [reconciliation_suite(), quarantine_budget_suite(facts)]
+
+
+def contract_suite(facts: GateFacts) -> Suite:
+    expected = ", ".join(
+        f"({sql_string(table)}, {sql_string('raw_' + table.split('/')[0])}, "
+        f"{sql_string(table.split('/')[1])}, {sql_string(column)}, {sql_string(kind.upper())})"
+        for table, columns in facts.contract.items()
+        for column, kind in columns
+    )
+    return problem_suite(
+        "landing_zone.contract",
+        f"""
+        with expected(landing_table, table_schema, table_name, column_name, data_type) as (
+            values {expected}
+        )
+        select
+            expected.landing_table,
+            expected.column_name,
+            case
+                when actual.column_name is null then printf(
+                    '%s: required column %s (%s) is missing from the raw view %s.%s',
+                    expected.landing_table, expected.column_name, expected.data_type,
+                    expected.table_schema, expected.table_name)
+                when replace(actual.data_type, ' ', '') <> replace(expected.data_type, ' ', '')
+                    then printf('%s: column %s is %s, the contract says %s',
+                        expected.landing_table, expected.column_name, actual.data_type,
+                        expected.data_type)
+            end as problem,
+        from expected
+        left join information_schema.columns as actual
+            on actual.table_schema = expected.table_schema
+            and actual.table_name = expected.table_name
+            and actual.column_name = expected.column_name
+        """,
+        "Every landing table has the contract's required columns with the contract's types "
+        "(models/staging/*/_*__sources.yml).",
+    )
+
+
+def kept_rows_suite(table: str, spec: dict, facts: GateFacts) -> Suite:
+    run_end = f"{facts.run_date.isoformat()} 23:59:59.999999"
+    expectations: list[gxe.Expectation] = []
+    for column in spec["key"] + spec.get("required", []):
+        expectations.append(gxe.ExpectColumnValuesToNotBeNull(
+            column=column, row_condition=KEPT_ROWS,
+            description=f"{table}: every kept row has its {column}."))
+    if len(spec["key"]) == 1:
+        expectations.append(gxe.ExpectColumnValuesToBeUnique(
+            column=spec["key"][0], row_condition=KEPT_ROWS,
+            description=f"{table}: {spec['key'][0]} is unique after dedupe (latest version wins)."))
+    elif spec["key"]:
+        expectations.append(gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=spec["key"], row_condition=KEPT_ROWS,
+            description=f"{table}: ({', '.join(spec['key'])}) is unique after dedupe."))
+    for column, values in spec.get("enums", {}).items():
+        expectations.append(gxe.ExpectColumnValuesToBeInSet(
+            column=column, value_set=values, row_condition=KEPT_ROWS,
+            description=f"{table}: {column} of every kept row is one of {', '.join(map(str, values))}."))
+    for column in spec.get("dates", []):
+        expectations.append(gxe.ExpectColumnValuesToBeBetween(
+            column=column, max_value=run_end, row_condition=KEPT_ROWS,
+            description=f"{table}: no kept {column} lies after the run date {facts.run_date}."))
+    for column in spec.get("non_negative", []):
+        expectations.append(gxe.ExpectColumnValuesToBeBetween(
+            column=column, min_value=0, row_condition=KEPT_ROWS,
+            description=f"{table}: {column} of every kept row is >= 0."))
+    return Suite(f"landing_zone.{table.replace('/', '.')}", Table("staging", spec["staging"]),
+                 expectations)
+
+
+def reconciliation_suite() -> Suite:
+    return problem_suite(
+        "landing_zone.nothing_lost",
+        """
+        select
+            source_table,
+            case when not is_balanced then printf(
+                '%s: %d rows delivered, but %d kept + %d quarantined + %d superseded duplicates'
+                || ' = %d, and %d published (must equal the kept rows)',
+                source_table, rows_in, rows_kept, rows_rejected, duplicates_superseded,
+                rows_kept + rows_rejected + duplicates_superseded, rows_published)
+            end as problem,
+        from audit.reconciliation
+        """,
+        "Nothing vanishes: per landing table, rows delivered = rows kept + rows quarantined "
+        "(with their reason) + superseded duplicates, and every kept row is published.",
+    )
+
+
+def quarantine_budget_suite(facts: GateFacts) -> Suite:
+    policy = facts.policy["quarantine"]
+    default = float(policy["max_rejected_share"])
+    min_rows = int(policy.get("min_rows", 0))
+    per_table = {table: float(share) for table, share in (policy.get("per_table") or {}).items()}
+    budget = "case source_table " + " ".join(
+        f"when {sql_string(table)} then {share}" for table, share in per_table.items()
+    ) + f" else {default} end" if per_table else str(default)
+    return problem_suite(
+        "landing_zone.quarantine_budget",
+        f"""
+        with reasons as (
+            select source_table, rejection_reason, count(*) as rows_rejected,
+                row_number() over (
+                    partition by source_table order by count(*) desc, rejection_reason
+                ) as rank,
+            from audit.quarantine_rows
+            group by source_table, rejection_reason
+        ),
+        shares as (
+            select source_table, rows_in, rows_rejected, {budget} as budget,
+            from audit.reconciliation
+        )
+        select
+            shares.source_table,
+            case when shares.rows_in >= greatest({min_rows}, 1)
+                and shares.rows_rejected > shares.budget * shares.rows_in
+                then printf(
+                    '%s: %d of %d delivered rows (%.1f%%) were quarantined, above the budget of '
+                    || '%.0f%%; most common reason: %s (%d rows). The delivery looks broken rather '
+                    || 'than dirty: see audit.quarantine_rows.',
+                    shares.source_table, shares.rows_rejected, shares.rows_in,
+                    100.0 * shares.rows_rejected / shares.rows_in, 100.0 * shares.budget,
+                    reasons.rejection_reason, reasons.rows_rejected)
+            end as problem,
+        from shares
+        left join reasons on reasons.source_table = shares.source_table and reasons.rank = 1
+        """,
+        "Dirty rows are quarantined and the gate passes, unless a landing table's delivery is "
+        "mostly quarantined (budget in expectations/gate.yml).",
+    )

@@ -1,0 +1,207 @@
+"""Write-audit-publish: BI tools only ever see marts that passed the quality gate.
+
+BI tools read the warehouse file (CRM_WAREHOUSE_PATH). The gated pipeline never builds into it:
+
+1. write   - dbt builds a candidate file next to it (`.<name>.candidate.duckdb`) from scratch;
+             the previous run's tag distributions are carried over for the swing check;
+2. audit   - the quality gate validates the candidate (read-only);
+3. publish - only when the gate passes: the current distribution is recorded in the candidate,
+             the candidate is checkpointed and atomically renamed over the warehouse file
+             (os.replace). Readers holding the old file keep reading the old marts; new
+             connections see the new ones. Nothing is copied table by table, so BI never sees a
+             mix of old and new tables.
+
+When the build or the gate fails, the warehouse file is untouched (the last good marts stay
+readable) and the candidate is kept as `.<name>.rejected.duckdb` for inspection.
+
+A plain `dbt build` / `crm-tags build` still writes CRM_WAREHOUSE_PATH directly (ungated).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from crm_tags.build import DbtError, build
+from crm_tags.quality.distribution import HISTORY_TABLE, PUBLISHED_RUN_TABLE, record_run
+from crm_tags.quality.gate import GateResult, run_gate
+
+
+class PublishError(RuntimeError):
+    """The warehouse could not be replaced (another process is writing it)."""
+
+
+@dataclass
+class PublishResult:
+    published: bool
+    warehouse: Path  # what BI reads
+    candidate: Path | None  # the rejected candidate, kept for inspection (None when published)
+    gate: GateResult | None  # None when the build failed before the gate
+    error: str | None = None  # why nothing was published, when it is not a gate failure
+    build_seconds: float = 0.0
+    gate_seconds: float = 0.0
+    run_id: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Alias of `published`: the gate passed and BI now reads the new marts."""
+        return self.published
+
+    def report(self) -> str:
+        lines = [self.gate.report()] if self.gate else []
+        if self.error:
+            lines.append(self.error)
+        if self.published:
+            lines.append(f"Published to {self.warehouse} (run {self.run_id}; build "
+                         f"{self.build_seconds:.0f} s, gate {self.gate_seconds:.0f} s).")
+        else:
+            kept = f"; the rejected candidate is {self.candidate}" if self.candidate else ""
+            lines.append(f"NOT published: {self.warehouse} still holds the last good marts{kept}.")
+        return "\n".join(lines)
+
+
+def candidate_path(warehouse: Path) -> Path:
+    return warehouse.with_name(f".{warehouse.stem}.candidate{warehouse.suffix}")
+
+
+def rejected_path(warehouse: Path) -> Path:
+    return warehouse.with_name(f".{warehouse.stem}.rejected{warehouse.suffix}")
+
+
+def _remove(path: Path) -> None:
+    for file in (path, path.with_name(path.name + ".wal")):
+        file.unlink(missing_ok=True)
+
+
+def build_and_publish(
+    raw_dir: Path,
+    warehouse: Path,
+    as_of: dt.date | str | None = None,
+    *,
+    target_path: Path | None = None,
+    runtime_dir: Path | None = None,
+    policy: Path | None = None,
+    quiet: bool = True,
+) -> PublishResult:
+    """dbt build a candidate, gate it, publish it over `warehouse` only if the gate passes.
+
+    Raises crm_tags.build.DbtError when the build itself fails (a delivery error names the
+    table, file and column); the warehouse is untouched then too. Otherwise returns a
+    PublishResult: `.published` (alias `.passed`), `.gate` (the GateResult), `.report()`.
+    target_path: dbt target dir for the candidate build (default: a private one next to the
+    warehouse, `.<name>.dbt_target`, so parallel jobs do not share target/).
+    """
+    warehouse = Path(warehouse).resolve()
+    candidate = candidate_path(warehouse)
+    target_path = Path(target_path or warehouse.with_name(f".{warehouse.stem}.dbt_target"))
+    _remove(candidate)
+    started = time.monotonic()
+    try:
+        build(raw_dir, candidate, as_of, target_path=target_path, quiet=quiet)
+    except DbtError:
+        _keep_rejected(candidate, warehouse)
+        raise
+    result = gate_and_publish(candidate, warehouse, manifest=target_path / "manifest.json",
+                              runtime_dir=runtime_dir, policy=policy)
+    result.build_seconds = time.monotonic() - started - result.gate_seconds
+    return result
+
+
+def gate_and_publish(
+    candidate: Path,
+    warehouse: Path,
+    *,
+    manifest: Path | None = None,
+    runtime_dir: Path | None = None,
+    policy: Path | None = None,
+) -> PublishResult:
+    """Audit an already built `candidate` and, if it passes, publish it over `warehouse`.
+
+    manifest, runtime_dir, policy: as for crm_tags.quality.gate.run_gate.
+    """
+    warehouse, candidate = Path(warehouse).resolve(), Path(candidate).resolve()
+    carried = prepare_candidate(warehouse, candidate)
+    started = time.monotonic()
+    gate = run_gate(candidate, manifest=manifest, runtime_dir=runtime_dir, policy=policy)
+    if carried:
+        gate.notes.append(carried)
+    gate_seconds = time.monotonic() - started
+    if not gate.passed:
+        return PublishResult(False, warehouse, _keep_rejected(candidate, warehouse), gate,
+                             gate_seconds=gate_seconds)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    run_id = f"{gate.run_date}_{now:%Y%m%dT%H%M%S%f}"
+    try:
+        with duckdb.connect(str(candidate)) as con:
+            record_run(con, run_id, now)
+            con.execute("checkpoint")  # everything in the main file: no WAL travels
+        publish(candidate, warehouse)
+    except (PublishError, duckdb.Error) as error:
+        return PublishResult(False, warehouse, _keep_rejected(candidate, warehouse), gate,
+                             error=f"Publishing failed: {error}", gate_seconds=gate_seconds)
+    return PublishResult(True, warehouse, None, gate, gate_seconds=gate_seconds, run_id=run_id)
+
+
+def publish(candidate: Path, warehouse: Path) -> None:
+    """Atomically replace `warehouse` by `candidate` (same directory, so one rename)."""
+    wal = warehouse.with_name(warehouse.name + ".wal")
+    if wal.exists():
+        # A WAL belongs to the old file: a writer is still at work (refuse) or crashed (fold
+        # its WAL into the old file now, so it is never replayed onto the new one).
+        try:
+            duckdb.connect(str(warehouse)).close()
+        except duckdb.Error as error:
+            raise PublishError(f"{warehouse} is open for writing by another process: {error}") \
+                from error
+    os.replace(candidate, warehouse)
+
+
+def _keep_rejected(candidate: Path, warehouse: Path) -> Path | None:
+    if not candidate.exists():
+        return None
+    rejected = rejected_path(warehouse)
+    _remove(rejected)
+    os.replace(candidate, rejected)
+    return rejected
+
+
+def prepare_candidate(warehouse: Path, candidate: Path) -> str | None:
+    """Carry the published distribution history into the candidate (a note when it cannot).
+
+    A candidate is not published yet: any audit.published_run it holds (a copy of a published
+    file) is dropped, so the swing check compares against the last published run.
+    """
+    try:
+        with duckdb.connect(str(candidate)) as con:
+            con.execute(f"drop table if exists {PUBLISHED_RUN_TABLE}")
+            if not warehouse.exists():
+                return None
+            con.execute(f"attach '{warehouse}' as published (read_only)")
+            try:
+                if table_exists_in(con, "published", HISTORY_TABLE):
+                    con.execute("create schema if not exists audit")
+                    con.execute(f"create or replace table {HISTORY_TABLE} as "
+                                f"select * from published.{HISTORY_TABLE}")
+            finally:
+                con.execute("detach published")
+    except duckdb.Error as error:
+        return f"previous tag distributions could not be read from {warehouse}: {error}"
+    return None
+
+
+# The name orchestration/quality_checks.py first imported.
+_prepare_candidate = prepare_candidate
+
+
+def table_exists_in(con: duckdb.DuckDBPyConnection, catalog: str, qualified_name: str) -> bool:
+    schema, name = qualified_name.split(".")
+    return bool(con.execute(
+        "select count(*) from information_schema.tables"
+        " where table_catalog = ? and table_schema = ? and table_name = ?",
+        [catalog, schema, name],
+    ).fetchone()[0])

@@ -1,0 +1,96 @@
+"""What the suites in expectations/suites/ are written with.
+
+A suite file (one per checkpoint) is plain Python: `build(facts) -> list[Suite]`, each Suite
+binding one data asset of the warehouse (a table, or a SQL query that DuckDB runs) to a list of
+Great Expectations expectations. `severity="critical"` (GX's default) blocks the gate;
+`"warning"` is flagged in the summary and in Data Docs; `"info"` only records a number. Every
+expectation carries a `description` written for data stewards: it is what the gate prints when
+the expectation fails.
+
+Checks that relate several tables are written as "problem queries": a query with a `problem`
+column that is null when all is well and otherwise says, in a sentence, what is wrong
+(`problem_suite`). Only the problem rows are kept, so the query's result (materialised once in a
+DuckDB temporary table) stays small; GX expects `problem` to be null, i.e. no problem row, and
+Data Docs and the gate's summary show the first sentences.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+import great_expectations.expectations as gxe
+from great_expectations.expectations.row_conditions import Column
+
+from crm_tags.quality.lineage import TagLineage
+
+Severity = Literal["critical", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: str
+
+
+@dataclass
+class Suite:
+    name: str  # unique, e.g. "core.fct_orders"; also the GX asset and suite name
+    asset: Table | Query
+    expectations: list[gxe.Expectation]
+
+
+@dataclass(frozen=True)
+class CatalogTag:
+    tag_code: str
+    tag_level: str  # account | contact
+    is_multi_valued: bool
+    authoritative_source: str
+    source_tables: str  # space separated, e.g. "orders.orders orders.order_items"
+
+
+@dataclass
+class GateFacts:
+    """What a suite file may rely on when it builds its suites (read from the warehouse)."""
+
+    run_date: dt.date  # the as_of_date the warehouse was built for
+    customers: int  # rows of marts.customer_profile
+    policy: dict  # expectations/gate.yml
+    catalog: dict[str, CatalogTag]  # reference.tag_definitions as built
+    catalog_values: dict[str, list[str]]  # tag_code -> value codes (tag_value_definitions)
+    contract: dict[str, list[tuple[str, str]]]  # landing table -> [(column, type)]
+    lineage: list[TagLineage]  # per tag: catalog sources vs dbt lineage
+    previous_run: str | None = None  # run_id of the previous published distribution
+    previous_customers: int = 0
+    notes: list[str] = field(default_factory=list)  # checks skipped, and why
+
+    @property
+    def run_date_sql(self) -> str:
+        return f"date '{self.run_date.isoformat()}'"
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def problem_suite(
+    name: str, sql: str, description: str, severity: Severity = "critical"
+) -> Suite:
+    """A suite over `sql`, none of whose rows may carry a `problem`."""
+    # sorted, so the sampled problems GX reports are the same from run to run
+    query = (f"select * from (\n{sql.strip()}\n) as checked where problem is not null"
+             " order by problem")
+    return Suite(name, Query(query), [
+        gxe.ExpectColumnValuesToBeNull(column="problem", description=description, severity=severity)
+    ])
+
+
+# Row condition of an expectation on a staging model that looks at the kept rows only (the
+# rejected ones are in audit.quarantine_rows with their reason).
+KEPT_ROWS = Column("rejection_reason").is_null()

@@ -1,0 +1,362 @@
+"""The Great Expectations quality gate: in DuckDB, single authoritative sources, write-audit-publish.
+
+One clean synthetic landing zone is built and published once per module (build_and_publish);
+the corruption tests copy that warehouse into a candidate, damage it and run the audit+publish
+step on it, so only the dirty-data and broken-delivery tests pay for another dbt build.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+from conftest import query
+
+from crm_tags import PROJECT_DIR
+from crm_tags.build import DbtError
+from crm_tags.quality.gate import run_gate
+from crm_tags.quality.lineage import load_manifest, tag_lineage
+from crm_tags.quality.publish import build_and_publish, candidate_path, gate_and_publish
+
+AS_OF = "2025-06-30"
+CUSTOMERS = 300  # enough for the distribution bounds (min_customers = 100 in gate.yml)
+
+
+# ------------------------------------------------------------------------------------------
+# GX over DuckDB: the cursor-after-close fix (no dbt needed).
+# ------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def tiny_db(tmp_path) -> Path:
+    path = tmp_path / "tiny.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema core")
+        con.execute("create table core.t as select range as id, range % 3 as v from range(10)")
+    return path
+
+
+# GX 1.24 deprecates table assets naming their schema; the warehouse has several in one file.
+schema_name_deprecated = pytest.mark.filterwarnings(
+    "ignore:`schema_name` is deprecated:DeprecationWarning")
+
+
+def _validate(datasource, expectation):
+    asset = datasource.add_table_asset("t", table_name="t", schema_name="core")
+    batch = asset.add_batch_definition_whole_table("all").get_batch()
+    return batch.validate(expectation)
+
+
+@schema_name_deprecated
+def test_stock_sql_datasource_loses_duckdb_results(tiny_db):
+    """The root cause: GX reads the result after closing the connection, which empties it."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"duckdb:///{tiny_db}")
+    with engine.connect() as connection:
+        result = connection.execute(sa.text("select count(*) from core.t"))
+    assert result.fetchall() == []  # the close rolled back on the same DuckDB connection
+    engine.dispose()
+
+    context = gx.get_context(mode="ephemeral")
+    stock = context.data_sources.add_sql("stock", connection_string=f"duckdb:///{tiny_db}")
+    try:
+        outcome = _validate(stock, gxe.ExpectColumnValuesToNotBeNull(column="id"))
+    finally:
+        stock.get_execution_engine().close()
+    assert not outcome.success
+    assert "list index out of range" in str(outcome.exception_info)
+
+
+@schema_name_deprecated
+def test_duckdb_datasource_validates_inside_duckdb(tiny_db):
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    from crm_tags.quality.duckdb_datasource import duckdb_url
+
+    context = gx.get_context(mode="ephemeral")
+    datasource = context.data_sources.add_duckdb(
+        "warehouse", connection_string=duckdb_url(tiny_db),
+        kwargs={"connect_args": {"read_only": True}})
+    # schema-qualified table: columns reflect through DuckDB's information_schema
+    passing = _validate(datasource, gxe.ExpectColumnValuesToNotBeNull(column="id"))
+    assert passing.success and passing.result["element_count"] == 10
+    failing = datasource.get_asset("t").get_batch_definition("all").get_batch().validate(
+        gxe.ExpectColumnValuesToBeInSet(column="v", value_set=[0, 1]))
+    assert not failing.success and failing.result["unexpected_count"] == 3
+    rows = datasource.get_asset("t").get_batch_definition("all").get_batch().validate(
+        gxe.UnexpectedRowsExpectation(unexpected_rows_query="select * from {batch} where v = 2"))
+    assert rows.result["observed_value"] == 3
+    datasource.get_execution_engine().close()
+
+
+# ------------------------------------------------------------------------------------------
+# The gate on built warehouses.
+# ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A clean generated landing zone, built, gated and published once."""
+    from crm_tags.generate import generate_landing_zone
+
+    root = tmp_path_factory.mktemp("gate")
+    generate_landing_zone(root / "raw", CUSTOMERS, as_of=dt.date.fromisoformat(AS_OF))
+    warehouse = root / "bi" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    result = build_and_publish(root / "raw", warehouse, AS_OF, target_path=root / "target",
+                               runtime_dir=root / "gx")
+    return root, warehouse, result
+
+
+def _snapshot(warehouse: Path) -> list:
+    return query(warehouse, "select * from marts.customer_tags order by all") + query(
+        warehouse, "select * from marts.customer_profile order by customer_id")
+
+
+def _candidate_from(warehouse: Path) -> Path:
+    """A copy of the published warehouse to damage and audit."""
+    candidate = candidate_path(warehouse)
+    shutil.copyfile(warehouse, candidate)
+    return candidate
+
+
+slow = pytest.mark.slow
+
+
+@slow
+def test_clean_data_passes_and_is_published(published):
+    _, warehouse, result = published
+    assert result.published, result.report()
+    gate = result.gate
+    assert gate.passed and not gate.failures
+    checkpoints = {suite.checkpoint for suite in gate.suites}
+    assert checkpoints == {"landing_zone", "core", "tag_marts", "authoritative_sources"}
+    assert all(suite.evaluated > 0 for suite in gate.suites)
+    assert gate.data_docs and gate.data_docs.exists()
+    assert "Quality gate PASSED" in gate.report() and "tag_marts.distribution_bounds" in gate.report()
+    # the distribution was recorded for the next run's swing check
+    assert query(warehouse, "select count(distinct run_id) from audit.tag_distribution_history") == [(1,)]
+    assert query(warehouse, "select run_id from audit.published_run") == [(result.run_id,)]
+    assert not candidate_path(warehouse).exists()
+
+
+@slow
+def test_corrupted_marts_fail_and_the_last_good_marts_stay(published):
+    root, warehouse, _ = published
+    before = _snapshot(warehouse)
+    candidate = _candidate_from(warehouse)
+    with duckdb.connect(str(candidate)) as con:
+        victim = con.execute("select min(customer_id) from marts.customer_tags "
+                             "where tag_code = 'industry'").fetchone()[0]
+        con.execute("update marts.customer_tags set tag_value = 'gaming' "
+                    "where tag_code = 'industry' and customer_id = ?", [victim])
+        twin = con.execute("select max(customer_id) from marts.customer_profile").fetchone()[0]
+        con.execute("insert into marts.customer_profile select * from marts.customer_profile "
+                    "where customer_id = ?", [twin])
+
+    result = gate_and_publish(candidate, warehouse, manifest=root / "target" / "manifest.json",
+                              runtime_dir=root / "gx")
+    assert not result.published
+    messages = "\n".join(str(f) for f in result.gate.failures)
+    assert f"industry = 'gaming' is not one of the catalog's codes (1 rows, e.g. {victim})" in messages
+    assert "one row per customer (no duplicated customer)" in messages and twin in messages
+    assert "Traceback" not in messages
+    # BI still reads the last good marts; the bad candidate is kept aside for inspection
+    assert _snapshot(warehouse) == before
+    assert result.candidate and result.candidate.exists() and not candidate.exists()
+    assert "NOT published" in result.report()
+
+
+@slow
+def test_tag_model_rewired_to_the_campaign_feed_fails_the_lineage_check(published):
+    root, warehouse, _ = published
+    manifest = load_manifest(root / "target" / "manifest.json")
+    catalog = dict(query(warehouse, "select tag_code, source_tables from reference.tag_definitions"))
+    assert [t.problem for t in tag_lineage(manifest, catalog) if t.problem] == []
+
+    rewired = copy.deepcopy(manifest)
+    rewired["nodes"]["model.crm_tags.tag_customer_grade"]["depends_on"]["nodes"].append(
+        "model.crm_tags.stg_campaigns__attributed_orders")
+    problems = [t.problem for t in tag_lineage(rewired, catalog) if t.problem]
+    assert problems == [
+        "tag customer_grade (tag_customer_grade) reads campaigns.attributed_orders, which its "
+        "catalog entry does not declare; catalog source_tables: " + " ".join(sorted(
+            set(catalog["customer_grade"].split()) - {"crm.accounts", "crm.contacts"}))
+    ]
+
+    path = root / "rewired_manifest.json"
+    path.write_text(json.dumps(rewired))
+    before = _snapshot(warehouse)
+    result = gate_and_publish(_candidate_from(warehouse), warehouse,
+                              manifest=path, runtime_dir=root / "gx")
+    assert not result.published
+    assert [f.suite for f in result.gate.failures] == ["authoritative_sources.lineage"]
+    assert problems[0] in result.gate.failures[0].examples
+    assert _snapshot(warehouse) == before
+
+
+@slow
+def test_revenue_taken_from_the_campaign_feed_fails_the_reconciliation(published):
+    root, warehouse, _ = published
+    candidate = _candidate_from(warehouse)
+    with duckdb.connect(str(candidate)) as con:
+        customer, feed_revenue = con.execute("""
+            select account_id, sum(attributed_revenue) from staging.stg_campaigns__attributed_orders
+            where rejection_reason is null and date '2025-06-30' - cast(conversion_ts as date) between 0 and 364
+            group by account_id
+            having sum(attributed_revenue) <> (select coalesce(sum(net_sales), 0) from core.fct_orders
+                where customer_id = account_id and is_purchase
+                and date '2025-06-30' - order_date between 0 and 364)
+            order by account_id limit 1
+        """).fetchone()
+        con.execute("update marts.customer_profile set net_sales_365d = ? where customer_id = ?",
+                    [feed_revenue, customer])
+    result = gate_and_publish(candidate, warehouse, manifest=root / "target" / "manifest.json",
+                              runtime_dir=root / "gx")
+    assert not result.published
+    by_suite = {f.suite: f for f in result.gate.failures}
+    assert f"customer {customer}: net_sales_365d {feed_revenue} follows the campaign feed" in \
+        by_suite["authoritative_sources.not_the_campaign_feed"].examples[0]
+    assert "authoritative_sources.order_system_figures" in by_suite
+
+
+@slow
+def test_a_sudden_swing_is_flagged_but_published(published, tmp_path):
+    root, warehouse, _ = published
+    bi = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, bi)  # keep the module's warehouse for the other tests
+    candidate = candidate_path(bi)
+    shutil.copyfile(warehouse, candidate)
+    with duckdb.connect(str(candidate)) as con:
+        con.execute("update marts.customer_tags set tag_value = 'within_30d' "
+                    "where tag_code = 'recency' and tag_value = 'over_180d'")
+    result = gate_and_publish(candidate, bi, manifest=root / "target" / "manifest.json",
+                              runtime_dir=tmp_path / "gx")
+    assert result.published, result.report()
+    swings = [f for f in result.gate.warnings if f.suite == "tag_marts.distribution_swing"]
+    assert swings and any(e.startswith("recency:within_30d moved from") for e in swings[0].examples)
+    assert query(bi, "select count(distinct run_id) from audit.tag_distribution_history") == [(2,)]
+
+
+@pytest.fixture(scope="module")
+def dirty_published(tmp_path_factory):
+    """A dirty generated landing zone (every kind of generator dirt), built and published."""
+    from crm_tags.generate import generate_landing_zone
+
+    root = tmp_path_factory.mktemp("dirty")
+    stats = generate_landing_zone(root / "raw", CUSTOMERS, as_of=dt.date.fromisoformat(AS_OF),
+                                  dirty=0.03)
+    warehouse = root / "warehouse.duckdb"
+    result = build_and_publish(root / "raw", warehouse, AS_OF, target_path=root / "target",
+                               runtime_dir=root / "gx")
+    return root, warehouse, result, stats
+
+
+@slow
+def test_dirty_data_is_quarantined_and_the_gate_passes(dirty_published):
+    """Every kind of dirt the generator writes is quarantined with its reason, or handled (and
+    counted) where the spec says so; nothing is lost and the gate passes."""
+    _, warehouse, result, stats = dirty_published
+    assert result.published, result.report()
+
+    reasons = {r[0] for r in query(warehouse, "select distinct rejection_reason from audit.quarantine_rows")}
+    expected_reasons = {
+        "null_key": {"missing order_id", "missing account_id", "missing event_id"},
+        "null_fk": {"missing product_id", "missing campaign_id"},
+        "unknown_fk": {"unknown account_id", "unknown product_id", "unknown campaign_id"},
+        "negative_value": {"negative quantity", "negative unit_price"},
+        "future_date": {"order_ts after the run date", "opened_at after the run date",
+                        "event_ts after the run date"},
+        "unknown_enum": {"unknown status", "unknown channel", "unknown event_type"},
+    }
+    for kind, wanted in expected_reasons.items():
+        assert stats["dirt"][kind], kind  # the generator did write this dirt
+        assert wanted <= reasons, (kind, wanted - reasons)
+    # duplicates and re-deliveries: superseded (the latest wins), counted, and the books balance
+    superseded, balanced = query(
+        warehouse, "select sum(duplicates_superseded), bool_and(is_balanced) from audit.reconciliation")[0]
+    assert balanced
+    assert superseded >= sum(stats["dirt"]["duplicate_row"].values()) + sum(
+        stats["dirt"]["redelivered"].values())
+    # an email shared by two accounts attributes to nobody, and is counted
+    ambiguous = query(warehouse, """
+        select (select count(*) from core.fct_tickets where attribution_status = 'ambiguous_email')
+             + (select count(*) from core.fct_campaign_events where attribution_status = 'ambiguous_email')
+    """)[0][0]
+    assert stats["dirt"]["ambiguous_email"] and ambiguous > 0
+    # unparseable free text is kept and mapped to 'other' (industry), never dropped
+    assert stats["dirt"]["unparseable_text"]
+    assert query(warehouse, "select count(*) from marts.customer_tags where tag_code = 'industry' "
+                            "and tag_value = 'other'")[0][0] > 0
+
+
+@slow
+def test_a_delivery_error_stops_the_build_naming_table_file_and_column(published, tmp_path):
+    import pyarrow.parquet as pq
+
+    root, warehouse, _ = published
+    bi = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, bi)
+    before = _snapshot(bi)
+    raw = tmp_path / "raw"
+    shutil.copytree(root / "raw", raw)
+    orders = min((raw / "orders" / "orders").glob("*.parquet"))
+    broken = raw / "orders" / "orders" / "broken_export.parquet"
+    pq.write_table(pq.read_table(orders).slice(0, 5).drop(["status"]), broken)
+
+    with pytest.raises(DbtError) as error:
+        build_and_publish(raw, bi, AS_OF, target_path=tmp_path / "t", runtime_dir=tmp_path / "gx")
+    message = str(error.value)
+    assert "orders/orders" in message and "broken_export.parquet" in message and "'status'" in message
+    assert _snapshot(bi) == before  # BI keeps the last good marts
+
+
+@slow
+def test_dirt_above_the_budget_stops_the_gate(dirty_published, tmp_path):
+    """Quarantining is for dirt; a delivery that is mostly quarantined means a broken export,
+    and stops the gate with a message that says which table, how much and why."""
+    root, warehouse, _, _ = dirty_published
+    bi = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, bi)
+    before = _snapshot(bi)
+    policy = tmp_path / "gate.yml"
+    strict = yaml.safe_load((PROJECT_DIR / "expectations" / "gate.yml").read_text())
+    strict["quarantine"] = {"max_rejected_share": 1.0, "per_table": {"orders/orders": 0.01}}
+    policy.write_text(yaml.safe_dump(strict))
+    candidate = candidate_path(bi)
+    shutil.copyfile(warehouse, candidate)
+
+    result = gate_and_publish(candidate, bi, manifest=root / "target" / "manifest.json",
+                              runtime_dir=tmp_path / "gx", policy=policy)
+    assert not result.published
+    assert {f.suite for f in result.gate.failures} == {"landing_zone.quarantine_budget"}
+    [example] = result.gate.failures[0].examples
+    assert example.startswith("orders/orders: ") and "delivered rows" in example
+    assert "were quarantined, above the budget of 1%" in example
+    assert "most common reason: " in example and "see audit.quarantine_rows" in example
+    assert _snapshot(bi) == before
+
+
+@slow
+def test_validate_cli_exit_code(published, capsys):
+    from crm_tags.cli import main
+
+    root, warehouse, _ = published
+    code = main(["validate", "--warehouse", str(warehouse), "--manifest",
+                 str(root / "target" / "manifest.json"), "--runtime-dir", str(root / "gx"),
+                 "--no-docs"])
+    assert code == 0
+    assert "Quality gate PASSED" in capsys.readouterr().out
+
+
+def test_missing_warehouse_blocks(tmp_path):
+    result = run_gate(tmp_path / "nope.duckdb", runtime_dir=tmp_path / "gx", build_docs=False)
+    assert not result.passed and "missing" in str(result.failures[0])
