@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from conftest import LandingZone, build_warehouse, query, ts
+
 from crm_tags.build import DbtError
 
 AS_OF = "2025-06-30"
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def write_scenario(landing: LandingZone) -> None:
-    t = lambda days, hour=10: ts(AS_OF, days, hour)  # noqa: E731
+    t = lambda days, hour=10: ts(AS_OF, days, hour)
     landing.deliver("crm/accounts", [
         # a1: an older version says retail; the latest (manufacturing, 100 employees) wins
         {"account_id": "a1", "account_name": "杭州精工机械有限公司", "customer_type": " b2b ", "industry": "retail",

@@ -48,6 +48,7 @@ def run_dbt(
         cwd=PROJECT_DIR,
         env=dbt_env(raw_dir, warehouse, target_path),
         capture_output=True,
+        check=False,
         text=True,
     )
     output = result.stdout + result.stderr

@@ -26,7 +26,7 @@ final as (
         cast(tickets.opened_at as date) as opened_date,
         tickets.resolved_at,
     from tickets
-    left join identities on tickets.account_id is null and tickets.requester_email = identities.email
+    left join identities on tickets.requester_email = identities.email
     left join channel_groups on tickets.channel = channel_groups.ticket_channel
 )
 

@@ -194,9 +194,6 @@ def prepare_candidate(warehouse: Path, candidate: Path) -> str | None:
     return None
 
 
-# The name orchestration/quality_checks.py first imported.
-_prepare_candidate = prepare_candidate
-
 
 def table_exists_in(con: duckdb.DuckDBPyConnection, catalog: str, qualified_name: str) -> bool:
     schema, name = qualified_name.split(".")

@@ -1,0 +1,307 @@
+"""Assets: the landing zone (observable), every dbt model/seed/snapshot, write-audit-publish.
+
+Asset keys are `[schema, name]` as in the warehouse (`raw_orders/orders`,
+`staging/stg_orders__orders`, `tags/tag_customer_grade`, `marts/customer_tags`); groups are the
+layer, and for tag models the tag's dimension from the catalog (`tags_behaviour`, ...).
+"""
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    BackfillPolicy,
+    DagsterEventType,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    ObserveResult,
+    asset,
+    multi_observable_source_asset,
+)
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
+
+from orchestration import project
+from orchestration.catalog import Cadences, DbtGraph, read_catalog
+from orchestration.freshness import freshness_policy
+from orchestration.quality_checks import record_published_run
+from orchestration.resources import WAREHOUSE_POOL, Warehouse, run_dates
+
+project.prepare_manifest()
+MANIFEST: dict[str, Any] = json.loads(project.dbt_project.manifest_path.read_text())
+GRAPH = DbtGraph(MANIFEST)
+CADENCES = Cadences(read_catalog(), GRAPH)
+
+# dbt folder (below models/) -> group; tag models are grouped by dimension instead.
+_LAYER_GROUPS = {
+    ("staging",): "staging",
+    ("intermediate",): "intermediate",
+    ("marts", "core"): "core",
+    ("marts",): "marts",
+    ("audit",): "audit",
+}
+
+
+class CrmDbtTranslator(DagsterDbtTranslator):
+    """Keys by schema, groups by layer / tag dimension, cadence and freshness from the catalog."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        schema = dbt_resource_props["config"].get("schema") or dbt_resource_props["schema"]
+        return AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "source":
+            return "landing"
+        if resource_type == "seed":
+            return "reference"
+        if resource_type == "snapshot":
+            return "snapshots"
+        tag = CADENCES.tag_of_model(dbt_resource_props["name"])
+        if tag is not None:
+            return f"tags_{tag.dimension}"
+        folder = tuple(dbt_resource_props["fqn"][1:-1])
+        for prefix in sorted(_LAYER_GROUPS, key=len, reverse=True):
+            if folder[: len(prefix)] == prefix:
+                return _LAYER_GROUPS[prefix]
+        return "other"
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        tags = dict(super().get_tags(dbt_resource_props))
+        tag = CADENCES.tag_of_model(dbt_resource_props.get("name", ""))
+        if tag is not None:
+            tags.update({"cadence": tag.cadence, "dimension": tag.dimension})
+        return tags
+
+    def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
+        metadata = dict(super().get_metadata(dbt_resource_props))
+        tag = CADENCES.tag_of_model(dbt_resource_props.get("name", ""))
+        if tag is not None:
+            metadata.update(
+                {"tag_code": tag.code, "refresh_frequency": tag.cadence, "tag_level": tag.level}
+            )
+        return metadata
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: Any
+    ) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        tag = CADENCES.tag_of_model(props.get("name", ""))
+        if tag is not None:
+            return spec.replace_attributes(freshness_policy=freshness_policy(tag.cadence))
+        if props["resource_type"] == "model" and props["name"] in GRAPH.bi_marts:
+            # every cadence's run rebuilds the marts, so they are at most a day old
+            return spec.replace_attributes(freshness_policy=freshness_policy("daily"))
+        return spec
+
+
+translator = CrmDbtTranslator(DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def asset_key_of(name: str) -> AssetKey:
+    """The asset key of a dbt model, seed or snapshot, by name."""
+    return translator.get_asset_key(GRAPH.nodes[name])
+
+
+@dbt_assets(
+    manifest=MANIFEST,
+    project=project.dbt_project,
+    dagster_dbt_translator=translator,
+    partitions_def=run_dates,
+    # one dbt invocation per run date: as_of_date is a single value
+    backfill_policy=BackfillPolicy.multi_run(1),
+    pool=WAREHOUSE_POOL,
+    name="crm_dbt",
+)
+def crm_dbt(
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+) -> Iterator[Any]:
+    """`dbt build` of the selected models, seeds, snapshots and tests as of the partition date."""
+    as_of = context.partition_key
+    context.log.info(f"candidate warehouse {warehouse.candidate}: {warehouse.prepare_candidate()}")
+    _fail_on_missing_inputs(context, warehouse)
+    target = project.DBT_TARGET_DIR / "runs" / f"{context.run.run_id[:8]}-{as_of}"
+    with project.patched_environ(warehouse.dbt_env()):
+        invocation = dbt.cli(
+            ["build", "--vars", json.dumps({"as_of_date": as_of})],
+            context=context,
+            target_path=target,
+        )
+    yield from invocation.stream()
+
+
+def _fail_on_missing_inputs(context: AssetExecutionContext, warehouse: Warehouse) -> None:
+    """A subset run reads the tables it does not rebuild (other cadences' tags): say which are
+    missing before dbt fails on the first of them."""
+    selected = {key.path[-1] for key in context.selected_asset_keys}
+    needed = {p for name in selected if name in GRAPH.parents for p in GRAPH.parents[name]}
+    existing = warehouse.existing_relations()
+    missing = sorted(
+        f"{GRAPH.nodes[n]['schema']}.{GRAPH.nodes[n].get('alias') or n}"
+        for n in needed - selected
+        if (GRAPH.nodes[n]["schema"], GRAPH.nodes[n].get("alias") or n) not in existing
+    )
+    if missing:
+        raise Failure(
+            "The candidate warehouse lacks tables this run reads but does not rebuild: "
+            + ", ".join(missing)
+            + ". Run the `full_build` job once for this date (or `crm-tags build`), then retry.",
+            metadata={"candidate": str(warehouse.candidate), "missing": missing},
+        )
+
+
+# --- the landing zone -------------------------------------------------------------------------
+
+
+def _source_specs() -> list[AssetSpec]:
+    specs = []
+    for source in sorted(MANIFEST["sources"].values(), key=lambda s: s["unique_id"]):
+        landing_path = source.get("meta", {}).get("landing_path")
+        specs.append(
+            AssetSpec(
+                key=translator.get_asset_key(source),
+                description=source.get("description") or f"Landing table {landing_path}",
+                group_name="landing",
+                kinds={"parquet"},
+                metadata={"landing_path": landing_path or ""},
+            )
+        )
+    return specs
+
+
+SOURCE_SPECS = _source_specs()
+
+
+@multi_observable_source_asset(specs=SOURCE_SPECS, name="landing_zone", can_subset=True)
+def landing_zone(context: AssetExecutionContext, warehouse: Warehouse) -> Iterator[ObserveResult]:
+    """Observe the delivery files of each raw table: a new or changed file is a new data version,
+    which marks everything downstream as needing a refresh in the UI."""
+    for spec in SOURCE_SPECS:
+        if spec.key not in context.selected_asset_keys:
+            continue
+        folder = Path(warehouse.raw_dir) / str(spec.metadata["landing_path"])
+        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        stats = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+        version = hashlib.sha256(json.dumps(stats).encode()).hexdigest()[:16]
+        metadata: dict[str, Any] = {
+            "files": len(files),
+            "bytes": sum(size for _, size, _ in stats),
+            "folder": MetadataValue.path(str(folder)),
+        }
+        if stats:
+            metadata["last_delivery"] = MetadataValue.timestamp(max(m for *_, m in stats) / 1e9)
+        yield ObserveResult(
+            asset_key=spec.key, data_version=DataVersion(version), metadata=metadata
+        )
+
+
+# --- write, audit, publish ---------------------------------------------------------------
+
+MART_KEYS = [asset_key_of(name) for name in sorted(GRAPH.bi_marts)]
+AUDIT_KEYS = [asset_key_of(name) for name in sorted(GRAPH.audit_models)]
+CANDIDATE_KEY = AssetKey(["publish", "candidate"])
+PUBLISHED_KEY = AssetKey(["publish", "warehouse"])
+
+
+@asset(
+    key=CANDIDATE_KEY,
+    deps=MART_KEYS + AUDIT_KEYS,
+    partitions_def=run_dates,
+    backfill_policy=BackfillPolicy.multi_run(1),
+    group_name="publish",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    description=(
+        "The warehouse file this run built (.<name>.candidate.duckdb next to $CRM_WAREHOUSE_PATH, "
+        "a copy of the published one): the quality gate's checkpoints validate it before "
+        "anything is published."
+    ),
+)
+def candidate_warehouse(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    refreshed = _refreshed_tags(context)
+    return MaterializeResult(
+        metadata={
+            "as_of_date": context.partition_key,
+            "path": MetadataValue.path(str(warehouse.candidate)),
+            "size_mb": round(warehouse.candidate.stat().st_size / 1e6, 1),
+            "refreshed_tags": refreshed,
+        }
+    )
+
+
+@asset(
+    key=PUBLISHED_KEY,
+    deps=[CANDIDATE_KEY],
+    partitions_def=run_dates,
+    backfill_policy=BackfillPolicy.multi_run(1),
+    group_name="publish",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+    freshness_policy=freshness_policy("daily"),
+    description=(
+        "The warehouse BI tools read ($CRM_WAREHOUSE_PATH): the candidate, renamed over it once "
+        "every blocking check (dbt tests, quality gate) has passed."
+    ),
+)
+def published_warehouse(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    refreshed = set(_refreshed_tags(context))
+    # the gate's swing check compares the next run with this distribution
+    now = dt.datetime.now(dt.UTC)
+    record_published_run(warehouse.candidate, f"{context.partition_key}_{now:%Y%m%dT%H%M%S%f}")
+    path = warehouse.publish()
+    rows = []
+    for name in sorted(GRAPH.tag_models):
+        tag = CADENCES.tag_of_model(name)
+        code = tag.code if tag else name
+        as_of = (
+            context.partition_key
+            if code in refreshed
+            else _last_partition(context, asset_key_of(name))
+        )
+        mark = "yes" if code in refreshed else "no (kept)"
+        rows.append(f"| {code} | {tag.cadence if tag else ''} | {mark} | {as_of} |")
+    table = "| tag | cadence | refreshed by this run | tag table as of |\n|---|---|---|---|\n"
+    return MaterializeResult(
+        metadata={
+            "as_of_date": context.partition_key,
+            "path": MetadataValue.path(str(path)),
+            "size_mb": round(path.stat().st_size / 1e6, 1),
+            "refreshed_tags": sorted(refreshed),
+            "tags": MetadataValue.md(table + "\n".join(rows)),
+        }
+    )
+
+
+def _refreshed_tags(context: AssetExecutionContext) -> list[str]:
+    """Codes of the tag models materialised by this run (the UI's answer to "what ran")."""
+    records = context.instance.get_records_for_run(
+        run_id=context.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    names = {
+        r.event_log_entry.dagster_event.asset_key.path[-1]
+        for r in records
+        if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.asset_key
+    }
+    return sorted(n.removeprefix("tag_") for n in names & GRAPH.tag_models)
+
+
+def _last_partition(context: AssetExecutionContext, key: AssetKey) -> str:
+    event = context.instance.get_latest_materialization_event(key)
+    if event is None or event.dagster_event is None:
+        return "never built by Dagster"
+    return event.dagster_event.partition or "?"

@@ -1,0 +1,176 @@
+"""The tag catalog (seeds/tag_definitions.csv) and the dbt graph: which models each cadence runs.
+
+The cadence of a tag is its catalog row's `refresh_frequency`; its model is `tag_<code>`
+(the convention of macros/registry.sql). Nothing here lists tags by hand: a catalog row with
+`weekly` and a `tag_<code>` model is picked up by the weekly job at the next load.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from crm_tags import PROJECT_DIR
+
+CATALOG_CSV = PROJECT_DIR / "seeds" / "tag_definitions.csv"
+CADENCES = ("daily", "weekly", "monthly")
+
+# How old a tag's newest run date may get before it is stale: one cadence period (a month is
+# at most 31 days). Grace for a run in progress is added by the wall-clock freshness policy.
+CADENCE_PERIOD = {
+    "daily": timedelta(days=1),
+    "weekly": timedelta(days=7),
+    "monthly": timedelta(days=31),
+}
+
+# The folder of models/marts/ whose direct models are the BI marts (customer_tags, ...).
+MARTS_FQN = ("marts",)
+AUDIT_FQN = ("audit",)
+TAG_MODEL_PREFIX = "tag_"
+
+
+@dataclass(frozen=True)
+class CatalogTag:
+    code: str
+    dimension: str
+    level: str
+    cadence: str
+
+    @property
+    def model(self) -> str:
+        return TAG_MODEL_PREFIX + self.code
+
+
+def read_catalog(path: Path = CATALOG_CSV) -> dict[str, CatalogTag]:
+    """tag_code -> catalog entry; fails on a cadence the schedules do not know."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    tags = {}
+    for row in rows:
+        cadence = row["refresh_frequency"].strip().lower()
+        if cadence not in CADENCES:
+            raise ValueError(
+                f"{path.name}: tag {row['tag_code']!r} has refresh_frequency {cadence!r}; "
+                f"expected one of {', '.join(CADENCES)}"
+            )
+        tags[row["tag_code"]] = CatalogTag(
+            code=row["tag_code"],
+            dimension=row["dimension"].strip(),
+            level=row["tag_level"].strip(),
+            cadence=cadence,
+        )
+    return tags
+
+
+class DbtGraph:
+    """The models, seeds and snapshots of a dbt manifest, by name, with their parents."""
+
+    def __init__(self, manifest: Mapping[str, Any]):
+        self.manifest = manifest
+        self.nodes: dict[str, Mapping[str, Any]] = {
+            node["name"]: node
+            for node in manifest["nodes"].values()
+            if node["resource_type"] in ("model", "seed", "snapshot")
+        }
+        by_id = {node["unique_id"]: name for name, node in self.nodes.items()}
+        self.parents: dict[str, set[str]] = {
+            name: {by_id[p] for p in node.get("depends_on", {}).get("nodes", []) if p in by_id}
+            for name, node in self.nodes.items()
+        }
+
+    @classmethod
+    def from_path(cls, path: Path) -> DbtGraph:
+        return cls(json.loads(path.read_text()))
+
+    def ancestors(
+        self, names: Iterable[str], stop: set[str] | frozenset[str] = frozenset()
+    ) -> set[str]:
+        """Names and every node they need, not walking into (nor including) `stop`."""
+        seen: set[str] = set()
+        todo = [n for n in names if n not in stop]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            todo.extend(p for p in self.parents[name] if p not in stop and p not in seen)
+        return seen
+
+    def folder(self, name: str) -> tuple[str, ...]:
+        """The model's folders below models/ (fqn without project and model name)."""
+        return tuple(self.nodes[name]["fqn"][1:-1])
+
+    @cached_property
+    def tag_models(self) -> set[str]:
+        return {
+            name
+            for name, node in self.nodes.items()
+            if node["resource_type"] == "model"
+            and name.startswith(TAG_MODEL_PREFIX)
+            and self.folder(name)[:2] == ("marts", "tags")
+        }
+
+    @cached_property
+    def audit_models(self) -> set[str]:
+        return {name for name in self.nodes if self.folder(name)[:1] == AUDIT_FQN}
+
+    @cached_property
+    def bi_marts(self) -> set[str]:
+        """customer_tags, customer_profile, contact_tags, tag_catalog, tag_value_labels."""
+        return {
+            name
+            for name, node in self.nodes.items()
+            if node["resource_type"] == "model" and self.folder(name) == MARTS_FQN
+        }
+
+
+class Cadences:
+    """The catalog joined to the dbt graph: the models each cadence's job materialises."""
+
+    def __init__(self, catalog: Mapping[str, CatalogTag], graph: DbtGraph):
+        self.catalog = catalog
+        self.graph = graph
+        unknown = graph.tag_models - {t.model for t in catalog.values()}
+        if unknown:
+            raise ValueError(
+                f"tag models without a catalog row in {CATALOG_CSV.name}: {sorted(unknown)}"
+            )
+
+    def tag_of_model(self, model: str) -> CatalogTag | None:
+        if model not in self.graph.tag_models:
+            return None
+        return self.catalog.get(model.removeprefix(TAG_MODEL_PREFIX))
+
+    def tag_models(self, cadence: str) -> set[str]:
+        """Tag models whose catalog row has this cadence (tags without a model yet are left out)."""
+        return {
+            t.model
+            for t in self.catalog.values()
+            if t.cadence == cadence and t.model in self.graph.tag_models
+        }
+
+    def uncomputed_tags(self) -> set[str]:
+        """Catalog rows without a `tag_<code>` model yet (e.g. a tag still being written)."""
+        return {t.code for t in self.catalog.values() if t.model not in self.graph.tag_models}
+
+    def models(self, cadence: str) -> set[str]:
+        """Tag models of the cadence and all they need, then the BI marts and what *they* need
+        besides tag models: other cadences' tags are not rebuilt, the marts read their last tables.
+        A tag another tag needs (purchase_frequency for customer_grade) is rebuilt with it.
+        The landing-zone audit (quarantine, reconciliation) is rebuilt by every cadence: it
+        describes the landing zone this run read, and the quality gate validates it.
+        """
+        tags = self.graph.ancestors(self.tag_models(cadence))
+        marts = self.graph.ancestors(self.graph.bi_marts, stop=self.graph.tag_models)
+        audit = self.graph.ancestors(self.graph.audit_models)
+        return tags | marts | audit
+
+    def refreshed_tags(self, cadence: str) -> set[str]:
+        """Tag models a cadence's run rebuilds: its own and the tags they depend on."""
+        return self.models(cadence) & self.graph.tag_models

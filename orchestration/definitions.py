@@ -1,0 +1,48 @@
+"""The Dagster code location (`crm-tags dagster-dev` runs `dagster dev -m` on this module)."""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from orchestration import project
+from orchestration.assets import (
+    CADENCES,
+    CANDIDATE_KEY,
+    asset_key_of,
+    candidate_warehouse,
+    crm_dbt,
+    landing_zone,
+    published_warehouse,
+)
+from orchestration.freshness import build_tag_freshness_checks, build_tag_freshness_sensor
+from orchestration.quality_checks import QualityGate, build_quality_gate_checks
+from orchestration.resources import Warehouse
+from orchestration.schedules import cadence_jobs, cadence_schedules, full_build_job
+
+cadence_by_tag_key = {
+    asset_key_of(name): CADENCES.tag_of_model(name).cadence  # type: ignore[union-attr]
+    for name in CADENCES.graph.tag_models
+}
+tag_freshness = build_tag_freshness_checks(cadence_by_tag_key)
+quality_gate = build_quality_gate_checks(CANDIDATE_KEY)
+
+
+def build_definitions(
+    warehouse: Warehouse | None = None, gate: QualityGate | None = None
+) -> Definitions:
+    """The code location; tests pass their own warehouse paths and gate."""
+    return Definitions(
+        assets=[landing_zone, crm_dbt, candidate_warehouse, published_warehouse],
+        asset_checks=[quality_gate, tag_freshness],
+        jobs=[*cadence_jobs.values(), full_build_job],
+        schedules=cadence_schedules,
+        sensors=[build_tag_freshness_sensor(tag_freshness, cadence_by_tag_key)],
+        resources={
+            "dbt": project.dbt_cli_resource(),
+            "warehouse": warehouse or Warehouse(),
+            "gate": gate or QualityGate(),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,623 @@
+"""The Dagster code location: it loads, each schedule runs its catalog cadence, a daily run
+materialises the daily tags and their checks in process, and a failing blocking check stops
+publishing.
+
+The code location is imported once per session with its dbt artifacts in a temp dir (the
+fixture prepares the manifest itself: `prepare_if_dev()` acts only under `dagster dev`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from conftest import LandingZone, query, ts
+
+from crm_tags import PROJECT_DIR
+
+BOOTSTRAP_DATE = "2025-06-29"
+AS_OF = "2025-06-30"
+CADENCES = ["daily", "weekly", "monthly"]
+BI_MARTS = {"customer_tags", "customer_profile", "contact_tags", "tag_catalog", "tag_value_labels"}
+
+
+@pytest.fixture(scope="session")
+def orch(tmp_path_factory) -> SimpleNamespace:
+    """The code location's modules, imported with their dbt target dir outside target/."""
+    target = os.environ.get("CRM_DAGSTER_DBT_TARGET") or str(tmp_path_factory.mktemp("dbt_target"))
+    saved = os.environ.get("CRM_DAGSTER_DBT_TARGET")
+    os.environ["CRM_DAGSTER_DBT_TARGET"] = target  # read once, at import
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    try:
+        from orchestration import assets, definitions, project, resources
+    finally:
+        if saved is None:
+            os.environ.pop("CRM_DAGSTER_DBT_TARGET", None)
+    return SimpleNamespace(
+        defs=definitions.defs,
+        build_definitions=definitions.build_definitions,
+        quality_gate=definitions.quality_gate,
+        assets=assets,
+        project=project,
+        resources=resources,
+        CADENCES=assets.CADENCES,
+    )
+
+
+def manifest_graph(orch: SimpleNamespace) -> tuple[dict[str, Any], dict[str, set[str]]]:
+    """Models/seeds by name and their parents, read straight from manifest.json."""
+    manifest = json.loads(orch.project.dbt_project.manifest_path.read_text())
+    nodes = {
+        n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")
+    }
+    names = {n["unique_id"]: name for name, n in nodes.items()}
+    parents = {
+        name: {names[p] for p in n.get("depends_on", {}).get("nodes", []) if p in names}
+        for name, n in nodes.items()
+    }
+    return nodes, parents
+
+
+def catalog_cadences() -> dict[str, str]:
+    with (PROJECT_DIR / "seeds" / "tag_definitions.csv").open(encoding="utf-8") as f:
+        return {row["tag_code"]: row["refresh_frequency"] for row in csv.DictReader(f)}
+
+
+def job_keys(orch: SimpleNamespace, job: str) -> set[tuple[str, ...]]:
+    return {tuple(k.path) for k in orch.defs.resolve_job_def(job).asset_layer.selected_asset_keys}
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_definitions_validate(orch, tmp_path):
+    env = {
+        **os.environ,
+        "CRM_DAGSTER_DBT_TARGET": str(orch.project.DBT_TARGET_DIR),
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "definitions",
+            "validate",
+            "-m",
+            "orchestration.definitions",
+            "-d",
+            str(PROJECT_DIR),
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_asset_graph_runs_from_raw_sources_to_the_marts(orch):
+    graph = orch.defs.resolve_asset_graph()
+    keys = {tuple(k.path) for k in graph.get_all_asset_keys()}
+    assert {
+        ("raw_orders", "orders"),
+        ("staging", "stg_orders__orders"),
+        ("core", "fct_orders"),
+        ("tags", "tag_purchase_frequency"),
+        ("publish", "candidate"),
+        ("publish", "warehouse"),
+    } <= keys
+    assert {("marts", m) for m in BI_MARTS} <= keys
+    upstream = graph.get_ancestor_asset_keys(orch.assets.PUBLISHED_KEY)
+    assert {("raw_orders", "orders"), ("raw_crm", "accounts"), ("marts", "customer_tags")} <= {
+        tuple(k.path) for k in upstream
+    }
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert {
+        "landing",
+        "reference",
+        "staging",
+        "intermediate",
+        "core",
+        "audit",
+        "marts",
+        "publish",
+        "tags_basic",
+        "tags_behaviour",
+        "tags_value",
+        "tags_preference",
+        "tags_manual",
+    } <= groups
+    grade = graph.get(orch.assets.asset_key_of("tag_customer_grade"))
+    assert grade.group_name == "tags_value" and grade.tags["cadence"] == "weekly"
+    # dbt tests are asset checks; the gate's checkpoints are blocking checks on the candidate
+    check_names = {(tuple(k.asset_key.path), k.name) for k in graph.asset_check_keys}
+    assert (("marts", "customer_profile"), "unique_customer_profile_customer_id") in check_names
+    gx = [k for k in graph.asset_check_keys if k.asset_key == orch.assets.CANDIDATE_KEY]
+    assert gx and all(k.name.startswith("gx_") for k in gx)
+    assert all(graph.get_check_spec(k).blocking for k in gx)
+
+
+def test_every_tag_declares_freshness_from_its_cadence(orch):
+    graph = orch.defs.resolve_asset_graph()
+    period = {"daily": 1, "weekly": 7, "monthly": 31}
+    cadences = catalog_cadences()
+    tag_models = {n for n in manifest_graph(orch)[0] if n.startswith("tag_") and n[4:] in cadences}
+    assert tag_models
+    for model in tag_models:
+        node = graph.get(orch.assets.asset_key_of(model))
+        policy = node.freshness_policy
+        days = period[cadences[model[4:]]]
+        assert (
+            dt.timedelta(days=days)
+            < policy.fail_window.to_timedelta()
+            <= dt.timedelta(days=days, hours=12)
+        )
+        checks = {k.name for k in graph.asset_check_keys if k.asset_key == node.key}
+        assert "fresh_for_cadence" in checks
+
+
+# --- schedules follow the catalog -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cadence", CADENCES)
+def test_each_schedule_selects_exactly_its_catalog_cadence(orch, cadence):
+    nodes, parents = manifest_graph(orch)
+    cadences = catalog_cadences()
+    tag_models = {n for n in nodes if n.startswith("tag_") and n[4:] in cadences}
+    own = {f"tag_{code}" for code, freq in cadences.items() if freq == cadence} & tag_models
+
+    def ancestors(names: set[str]) -> set[str]:
+        seen, todo = set(), list(names)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(parents[name])
+        return seen
+
+    keys = job_keys(orch, f"{cadence}_tags")
+    tags_in_job = {k[-1] for k in keys if k[0] == "tags"}
+    # the cadence's tags, plus tags they are computed from (customer_grade reads purchase_frequency)
+    assert tags_in_job == own | (ancestors(own) & tag_models)
+    assert own, f"no {cadence} tag in the catalog has a model"
+    # everything the tags need upstream, then the marts, the audit and publish
+    assert {k[-1] for k in keys} >= ancestors(own)
+    assert {("marts", m) for m in BI_MARTS} <= keys
+    assert {("publish", "candidate"), ("publish", "warehouse"), ("audit", "reconciliation")} <= keys
+
+    schedule = orch.defs.get_schedule_def(f"{cadence}_tags_schedule")
+    assert schedule.job_name == f"{cadence}_tags"
+    assert schedule.default_status.value == "RUNNING"
+    _, _, day_of_month, _, day_of_week = schedule.cron_schedule.split()
+    assert (day_of_month, day_of_week) == {
+        "daily": ("*", "*"),
+        "weekly": ("*", "1"),
+        "monthly": ("1", "*"),
+    }[cadence]
+
+
+def test_every_computed_tag_is_scheduled_once_by_its_own_cadence(orch):
+    cadences = catalog_cadences()
+    scheduled: dict[str, list[str]] = {}
+    for cadence in CADENCES:
+        for model in orch.CADENCES.tag_models(cadence):
+            scheduled.setdefault(model, []).append(cadence)
+    tag_models = {n for n in manifest_graph(orch)[0] if n.startswith("tag_") and n[4:] in cadences}
+    assert scheduled == {m: [cadences[m[4:]]] for m in tag_models}
+
+
+def test_a_catalog_change_moves_the_tag_without_python(orch, tmp_path):
+    from orchestration.catalog import Cadences, read_catalog
+
+    lines = (PROJECT_DIR / "seeds" / "tag_definitions.csv").read_text(encoding="utf-8").splitlines()
+    edited = [
+        line.replace(",daily,", ",weekly,") if line.startswith("recency,") else line
+        for line in lines
+    ]
+    (tmp_path / "tag_definitions.csv").write_text("\n".join(edited) + "\n", encoding="utf-8")
+    moved = Cadences(read_catalog(tmp_path / "tag_definitions.csv"), orch.CADENCES.graph)
+    assert "tag_recency" in moved.tag_models("weekly")
+    assert "tag_recency" not in moved.models("daily")
+
+    (tmp_path / "bad.csv").write_text(
+        "\n".join(line.replace(",daily,", ",hourly,") for line in lines) + "\n", encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="hourly"):
+        read_catalog(tmp_path / "bad.csv")
+
+
+@pytest.mark.parametrize(
+    "cadence, tick, run_date",
+    [
+        ("daily", dt.datetime(2025, 6, 30, 2, 0), "2025-06-30"),
+        ("weekly", dt.datetime(2025, 6, 30, 3, 0), "2025-06-30"),  # a Monday
+        ("monthly", dt.datetime(2025, 7, 1, 4, 0), "2025-07-01"),
+    ],
+)
+def test_the_tick_date_is_the_run_date(orch, cadence, tick, run_date):
+    from dagster import build_schedule_context
+
+    schedule = orch.defs.get_schedule_def(f"{cadence}_tags_schedule")
+    tick = tick.replace(tzinfo=orch.resources.zone())
+    context = build_schedule_context(
+        scheduled_execution_time=tick, repository_def=orch.defs.get_repository_def()
+    )
+    data = schedule.evaluate_tick(context)
+    [request] = data.run_requests
+    assert request.partition_key == run_date
+
+
+# --- in-process runs on a hand-made landing zone ------------------------------------------------
+
+
+def write_landing(landing: LandingZone) -> None:
+    """a1: a B2B customer with a monthly purchase for a year; a2: a consumer who never bought."""
+
+    def t(days: int, hour: int = 10) -> dt.datetime:
+        return ts(BOOTSTRAP_DATE, days, hour)
+
+    landing.deliver(
+        "crm/accounts",
+        [
+            {
+                "account_id": "a1",
+                "account_name": "精工机械",
+                "customer_type": "B2B",
+                "industry": "制造业",
+                "employee_count": 80,
+                "province": "浙江省",
+                "updated_at": t(400),
+                "is_deleted": False,
+            },
+            {
+                "account_id": "a2",
+                "account_name": "王芳",
+                "customer_type": "B2C",
+                "province": "广东",
+                "updated_at": t(400),
+                "is_deleted": False,
+            },
+        ],
+    )
+    landing.deliver(
+        "crm/contacts",
+        [
+            {
+                "contact_id": "k1",
+                "account_id": "a1",
+                "email": "boss@a1.cn",
+                "decision_role": "DM",
+                "updated_at": t(100),
+            },
+        ],
+    )
+    landing.deliver(
+        "orders/products",
+        [
+            {
+                "product_id": "p1",
+                "product_name": "笔记本电脑",
+                "category": "电子产品",
+                "list_price": Decimal("5000.00"),
+            },
+        ],
+    )
+    orders = [
+        {
+            "order_id": f"o1_{i:02d}",
+            "account_id": "a1",
+            "order_ts": t(30 * i + 1),
+            "status": "completed",
+            "sales_channel": "online",
+            "_ingested_at": t(30 * i + 1, 12),
+        }
+        for i in range(12)
+    ]
+    landing.deliver("orders/orders", orders)
+    landing.deliver(
+        "orders/order_items",
+        [
+            {
+                "order_id": o["order_id"],
+                "line_no": 1,
+                "product_id": "p1",
+                "quantity": 1,
+                "unit_price": Decimal("5000.00"),
+                "discount_amount": Decimal("0.00"),
+                "unit_cost": Decimal("3000.00"),
+            }
+            for o in orders
+        ],
+    )
+    landing.deliver(
+        "support/tickets",
+        [
+            {
+                "ticket_id": "t1",
+                "account_id": "a1",
+                "channel": "phone",
+                "ticket_type": "inquiry",
+                "opened_at": t(10),
+                "satisfaction_score": 5,
+            },
+        ],
+    )
+    landing.deliver(
+        "crm/manual_tags",
+        [
+            {
+                "account_id": "a1",
+                "tag_code": "key_account",
+                "action": "add",
+                "operator": "li",
+                "operated_at": t(50),
+            },
+        ],
+    )
+
+
+def deliver_first_purchase_of_a2(landing: LandingZone) -> None:
+    """Lands after the bootstrap: a2 buys on the run date."""
+    landing.deliver(
+        "orders/orders",
+        [
+            {
+                "order_id": "o2_1",
+                "account_id": "a2",
+                "order_ts": ts(AS_OF, 0, 9),
+                "status": "paid",
+                "sales_channel": "online",
+                "_ingested_at": ts(AS_OF, 0, 11),
+            },
+        ],
+    )
+    landing.deliver(
+        "orders/order_items",
+        [
+            {
+                "order_id": "o2_1",
+                "line_no": 1,
+                "product_id": "p1",
+                "quantity": 1,
+                "unit_price": Decimal("5000.00"),
+                "discount_amount": Decimal("0.00"),
+                "unit_cost": Decimal("3000.00"),
+            },
+        ],
+    )
+
+
+GATE_CALLS: list[tuple[str, list[str]]] = []
+
+
+def stub_gates(orch: SimpleNamespace) -> tuple[Any, Any]:
+    """A passing and a failing gate: the GX suites themselves are the quality helper's tests."""
+    from orchestration.quality_checks import Finding, GateOutcome, QualityGate, Suite
+
+    class PassingGate(QualityGate):
+        def run(self, warehouse: Path, checkpoints: list[str]) -> GateOutcome:
+            GATE_CALLS.append((str(warehouse), checkpoints))
+            return GateOutcome(
+                suites=[Suite(c, f"{c}.stub", 3) for c in checkpoints]
+            )
+
+    class FailingGate(QualityGate):
+        def run(self, warehouse: Path, checkpoints: list[str]) -> GateOutcome:
+            checkpoint = (checkpoints or ["gate"])[0]
+            finding = Finding(
+                checkpoint,
+                "marts.customer_tags",
+                "A single-valued tag has two values",
+                "1 of 14 rows",
+                ("a1: purchase_frequency",),
+            )
+            return GateOutcome(
+                suites=[Suite(checkpoint, "marts.customer_tags", 3, 1)],
+                failures=[finding],
+            )
+
+    return PassingGate(), FailingGate()
+
+
+class Runs:
+    def __init__(self, orch: SimpleNamespace, root: Path):
+        from dagster import DagsterInstance
+
+        from orchestration.resources import Warehouse
+
+        self.orch = orch
+        self.root = root
+        self.landing = LandingZone(root / "raw")
+        self.warehouse = Warehouse(
+            raw_dir=str(root / "raw"),
+            published_path=str(root / "published.duckdb"),
+            candidate_path=str(root / "candidate.duckdb"),
+        )
+        (root / "dagster_home").mkdir()
+        self.instance = DagsterInstance.local_temp(str(root / "dagster_home"))
+        self.passing, self.failing = stub_gates(orch)
+
+    def run(self, job: str, partition: str, gate: Any = None, selection: list | None = None) -> Any:
+        defs = self.orch.build_definitions(warehouse=self.warehouse, gate=gate or self.passing)
+        return defs.resolve_job_def(job).execute_in_process(
+            partition_key=partition,
+            instance=self.instance,
+            raise_on_error=False,
+            asset_selection=selection,
+        )
+
+
+@pytest.fixture(scope="module")
+def runs(orch, tmp_path_factory):
+    """Publish all the marts read as of the day before (plain dbt), then run the daily job."""
+    from crm_tags.build import run_dbt
+    from orchestration import resources
+
+    runs = Runs(orch, tmp_path_factory.mktemp("dagster_runs"))
+    write_landing(runs.landing)
+    graph = orch.assets.GRAPH
+    # what the marts read, not tags nobody reads yet (tag_ltv is fitted on real populations only)
+    bootstrap = sorted(graph.ancestors(graph.bi_marts | graph.audit_models))
+    run_dbt(
+        ["build", "--select", *bootstrap],
+        runs.landing.root,
+        runs.warehouse.published,
+        BOOTSTRAP_DATE,
+        target_path=runs.root / "bootstrap_target",
+        quiet=True,
+    )
+    deliver_first_purchase_of_a2(runs.landing)
+    GATE_CALLS.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(resources, "today", lambda: dt.date.fromisoformat(AS_OF))
+        runs.daily = runs.run("daily_tags", AS_OF)
+    yield runs
+    runs.instance.dispose()
+
+
+def materialized(result: Any) -> set[tuple[str, ...]]:
+    return {tuple(e.asset_key.path) for e in result.get_asset_materialization_events()}
+
+
+def tags_of(warehouse: Path, customer_id: str) -> dict[str, str]:
+    return dict(
+        query(
+            warehouse,
+            f"""
+        select tag_code, string_agg(tag_value, ',' order by tag_value) from marts.customer_tags
+        where customer_id = '{customer_id}' group by tag_code
+    """,
+        )
+    )
+
+
+@pytest.mark.slow
+def test_daily_run_materialises_the_daily_tags_and_publishes(orch, runs):
+    assert runs.daily.success, runs.daily.get_failed_step_keys()
+    cadences = catalog_cadences()
+    built_tags = {k[-1] for k in materialized(runs.daily) if k[0] == "tags"}
+    daily = {
+        f"tag_{c}" for c, f in cadences.items() if f == "daily"
+    } & orch.CADENCES.graph.tag_models
+    assert built_tags == daily
+    assert {("marts", m) for m in BI_MARTS} | {
+        ("publish", "candidate"),
+        ("publish", "warehouse"),
+    } <= materialized(runs.daily)
+
+    published = runs.warehouse.published
+    a2 = tags_of(published, "a2")
+    # the daily tags see a2's first purchase ...
+    assert (
+        a2["lifecycle_stage"] == "new"
+        and a2["recency"] == "within_30d"
+        and a2["purchase_frequency"] == "low"
+    )
+    # ... the weekly grade keeps the value of its last (bootstrap) run: never purchased
+    assert a2["customer_grade"] == "potential"
+    assert tags_of(published, "a1")["customer_grade"] == "vip"
+    assert query(published, "select distinct as_of_date from marts.customer_tags") == [
+        (dt.date(2025, 6, 30),)
+    ]
+
+    [publish] = [
+        e
+        for e in runs.daily.get_asset_materialization_events()
+        if tuple(e.asset_key.path) == ("publish", "warehouse")
+    ]
+    metadata = publish.event_specific_data.materialization.metadata
+    assert sorted(metadata["refreshed_tags"].value) == sorted(t[4:] for t in daily)
+
+
+@pytest.mark.slow
+def test_daily_run_checks_its_tags_and_gates_the_candidate(orch, runs):
+    evaluations = runs.daily.get_asset_check_evaluations()
+    by_asset: dict[tuple[str, ...], list[Any]] = {}
+    for e in evaluations:
+        by_asset.setdefault(tuple(e.asset_key.path), []).append(e)
+    for tag in {k for k in materialized(runs.daily) if k[0] == "tags"}:
+        names = {e.check_name for e in by_asset[tag]}
+        assert "fresh_for_cadence" in names, tag
+    assert all(e.passed for e in evaluations), [
+        (e.asset_key, e.check_name) for e in evaluations if not e.passed
+    ]
+    assert any(e.check_name.startswith("unique_") for e in by_asset[("marts", "customer_profile")])
+    gx = {e.check_name for e in by_asset[("publish", "candidate")]}
+    assert gx == {k.name for k in orch.quality_gate.check_keys}
+    # one gate run, on the candidate file, for every checkpoint
+    assert [(path, sorted(cps)) for path, cps in GATE_CALLS] == [
+        (str(runs.warehouse.candidate), sorted(n.removeprefix("gx_") for n in gx if n != "gx_gate"))
+    ]
+
+
+@pytest.mark.slow
+def test_a_failing_blocking_check_stops_publishing(orch, runs):
+    published = runs.warehouse.published
+    before = published.read_bytes()
+    assets = orch.assets
+    marts_only = [assets.asset_key_of(m) for m in sorted(BI_MARTS)] + [
+        assets.CANDIDATE_KEY,
+        assets.PUBLISHED_KEY,
+    ]
+    result = runs.run("daily_tags", "2025-07-01", gate=runs.failing, selection=marts_only)
+
+    assert ("publish", "candidate") in materialized(result)  # written and audited ...
+    assert ("publish", "warehouse") not in materialized(result)  # ... never published
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed and all(e.severity.value == "ERROR" for e in failed)
+    assert tuple(failed[0].asset_key.path) == ("publish", "candidate")
+    assert published.read_bytes() == before
+    # the candidate did get the new run date; BI tools still read the last good one
+    assert query(runs.warehouse.candidate, "select max(as_of_date) from marts.customer_tags") == [
+        (dt.date(2025, 7, 1),)
+    ]
+    assert query(published, "select max(as_of_date) from marts.customer_tags") == [
+        (dt.date(2025, 6, 30),)
+    ]
+
+
+@pytest.mark.slow
+def test_a_stale_tag_fails_its_freshness_check_and_the_sensor_reruns_it(orch, runs, monkeypatch):
+    from dagster import build_sensor_context
+
+    from orchestration import freshness, resources
+
+    recency = orch.assets.asset_key_of("tag_recency")  # daily, built 2025-06-30
+    grade = orch.assets.asset_key_of("tag_customer_grade")  # weekly, never built by Dagster
+    monkeypatch.setattr(resources, "today", lambda: dt.date(2025, 7, 1))
+    assert freshness.evaluate(runs.instance, recency, "daily")[0] is True
+    monkeypatch.setattr(resources, "today", lambda: dt.date(2025, 7, 2))
+    passed, metadata = freshness.evaluate(runs.instance, recency, "daily")
+    assert passed is False and metadata["age_days"] == 2
+    assert freshness.evaluate(runs.instance, grade, "weekly") == (
+        False,
+        {
+            "cadence": "weekly",
+            "allowed_age_days": 7,
+            "today": "2025-07-02",
+            "as_of_date": "never built",
+        },
+    )
+
+    sensor = orch.defs.get_sensor_def("tag_freshness_sensor")
+    context = build_sensor_context(
+        instance=runs.instance, repository_def=orch.defs.get_repository_def()
+    )
+    data = sensor.evaluate_tick(context)
+    [request] = data.run_requests
+    requested = {k.asset_key for k in request.asset_check_keys}
+    assert {recency, grade} <= requested  # passed at the daily run but stale now; never checked
