@@ -568,7 +568,8 @@ def benchmark(customers: int, data_dir: Path, as_of: str = DEFAULT_AS_OF, seed: 
         ratios["build_over_reference_cpu"] = round(full.cpu_seconds / reference.cpu_seconds, 2)
     if incremental and usable(incremental) and usable(full):
         ratios["refresh_over_build"] = round(incremental.seconds / full.seconds, 3)
-    peak = max((s.peak_rss or 0 for s in steps), default=0)
+    # The memory target is the warehouse's (builds and gate); the reference is only a yardstick.
+    peak = max((s.peak_rss or 0 for s in steps if s is not reference), default=0)
 
     return {
         "customers": customers, "seed": seed, "as_of": as_of, "dirty": dirty,
@@ -583,7 +584,7 @@ def benchmark(customers: int, data_dir: Path, as_of: str = DEFAULT_AS_OF, seed: 
             for s in steps
         ],
         "ratios": ratios,
-        "peak_rss_bytes": peak,
+        "peak_rss_bytes": peak,  # of the build, refresh and gate steps
         "targets": _targets(customers, ratios, peak),
         "reference_check": checks,
     }

@@ -3,7 +3,7 @@
 -- landing zone. It is an independent implementation of the same rules as the dbt project
 -- (cleaning, "latest wins" dedupe, the staging rejection rules that decide which rows count,
 -- identity resolution, windows and the thresholds of seeds/tag_thresholds.csv), written for
--- speed: only the columns and rows a tag needs are read, and nothing is materialised on the way.
+-- speed: only the columns and rows a tag needs are read, and no intermediate table is written.
 -- tests/test_bench.py checks that it returns exactly the (customer_id, tag_code, tag_value) set
 -- of marts.customer_tags.
 --
