@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from crm_tags.build import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, DbtError, build
+from crm_tags.build import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, DbtError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,17 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build_validate_publish(raw_dir: Path, warehouse: Path, as_of: str) -> bool:
-    """Build, then run the quality gate; the gate module owns write-audit-publish when present."""
-    try:
-        from crm_tags.quality import gate
-    except ImportError:  # the gate is optional for a bare build
-        gate = None
-    if gate is not None and hasattr(gate, "build_and_publish"):
-        result = gate.build_and_publish(raw_dir, warehouse, as_of)
-        print(result.report())
-        return bool(result.passed)
-    build(raw_dir, warehouse, as_of, quiet=True)
-    return True
+    """Build into a candidate file, run the quality gate, publish only if it passes."""
+    from crm_tags.quality.gate import build_and_publish
+
+    result = build_and_publish(raw_dir, warehouse, as_of)
+    print(result.report())
+    return bool(result.passed)
 
 
 def _rows(counts: dict) -> int:
