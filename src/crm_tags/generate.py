@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from crm_tags import PROJECT_DIR
 from crm_tags import _generate_text as txt
+from crm_tags.contract import arrow_schema
 
 CHUNK_CUSTOMERS = 50_000
 DAY = 86_400_000_000  # microseconds
@@ -57,52 +58,16 @@ STR, INT, DEC, TS, DATE, BOOL = (
 )
 
 
-def _schema(*cols: tuple[str, pa.DataType]) -> pa.Schema:
-    return pa.schema(list(cols))
-
-
-SCHEMAS: dict[str, pa.Schema] = {
-    "crm/accounts": _schema(
-        ("account_id", STR), ("account_name", STR), ("customer_type", STR), ("industry", STR),
-        ("employee_count", INT), ("annual_revenue", DEC), ("province", STR), ("city", STR),
-        ("created_at", TS), ("updated_at", TS), ("is_deleted", BOOL)),
-    "crm/contacts": _schema(
-        ("contact_id", STR), ("account_id", STR), ("full_name", STR), ("email", STR),
-        ("phone", STR), ("job_title", STR), ("decision_role", STR), ("gender", STR),
-        ("birth_date", DATE), ("is_primary", BOOL), ("updated_at", TS)),
-    "crm/manual_tags": _schema(
-        ("account_id", STR), ("tag_code", STR), ("action", STR), ("operator", STR),
-        ("operated_at", TS)),
-    "orders/orders": _schema(
-        ("order_id", STR), ("account_id", STR), ("order_ts", TS), ("status", STR),
-        ("promotion_id", STR), ("sales_channel", STR), ("_ingested_at", TS)),
-    "orders/order_items": _schema(
-        ("order_id", STR), ("line_no", INT), ("product_id", STR), ("quantity", INT),
-        ("unit_price", DEC), ("discount_amount", DEC), ("unit_cost", DEC)),
-    "orders/products": _schema(
-        ("product_id", STR), ("product_name", STR), ("category", STR), ("sub_category", STR),
-        ("list_price", DEC), ("is_active", BOOL)),
-    "orders/promotions": _schema(
-        ("promotion_id", STR), ("promotion_name", STR), ("promotion_type", STR),
-        ("start_date", DATE), ("end_date", DATE)),
-    "support/tickets": _schema(
-        ("ticket_id", STR), ("account_id", STR), ("requester_email", STR), ("channel", STR),
-        ("ticket_type", STR), ("opened_at", TS), ("resolved_at", TS),
-        ("satisfaction_score", INT)),
-    "campaigns/campaigns": _schema(
-        ("campaign_id", STR), ("campaign_name", STR), ("channel", STR), ("promotion_id", STR),
-        ("start_date", DATE), ("end_date", DATE)),
-    "campaigns/campaign_events": _schema(
-        ("event_id", STR), ("campaign_id", STR), ("recipient_email", STR), ("event_type", STR),
-        ("event_ts", TS)),
-    "campaigns/web_events": _schema(
-        ("event_id", STR), ("visitor_id", STR), ("user_email", STR), ("event_type", STR),
-        ("product_category", STR), ("event_ts", TS)),
-    "campaigns/attributed_orders": _schema(
-        ("order_id", STR), ("campaign_id", STR), ("account_id", STR),
-        ("attributed_revenue", DEC), ("conversion_ts", TS)),
-}
-TABLES: tuple[str, ...] = tuple(SCHEMAS)
+# The contract (column names and types) is read from the dbt source YAML, its one written form;
+# the tables are generated in this order (CRM first: later tables reference its keys).
+TABLES: tuple[str, ...] = (
+    "crm/accounts", "crm/contacts", "crm/manual_tags",
+    "orders/orders", "orders/order_items", "orders/products", "orders/promotions",
+    "support/tickets",
+    "campaigns/campaigns", "campaigns/campaign_events", "campaigns/web_events",
+    "campaigns/attributed_orders",
+)
+SCHEMAS: dict[str, pa.Schema] = {table: arrow_schema(table) for table in TABLES}
 
 # Valid enum values (the contract's); dirty rows use values outside these.
 ORDER_STATUSES = ("paid", "shipped", "completed", "cancelled", "refunded")
