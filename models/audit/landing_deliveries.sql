@@ -34,3 +34,4 @@ final as (
 )
 
 select * from final
+order by source_table, source_file

@@ -25,4 +25,6 @@ final as (
     {% endfor %}
 )
 
+-- A stable order so the same inputs give the same table, row for row.
 select * from final
+order by source_table, source_file, source_row_number
