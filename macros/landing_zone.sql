@@ -8,27 +8,65 @@
       - fails the run, naming table, file and column, when a file lacks a required column or
         holds values that cannot be cast to the contract type;
       - creates the view: the union of all files by column name (extra columns ignored), plus
-        lineage columns _source_file, _source_row_number and _delivered_at (file mtime,
-        used only to order re-deliveries that carry no timestamp of their own).
+        lineage columns _source_file (relative to $CRM_RAW_DIR, so a moved landing zone is
+        the same zone), _source_row_number and _delivered_at (file mtime, used only to order
+        re-deliveries that carry no timestamp of their own).
+    It also registers raw_landing.delivery_files (see _register_delivery_files).
     It runs as on-run-start, so a delivery error stops the run before any model is built.
 #}
 {% macro register_landing_zone() %}
     {% if not execute %}{{ return('') }}{% endif %}
     {% set raw_dir = env_var('CRM_RAW_DIR', 'data/raw').rstrip('/') %}
+    {% set delivery_files = [] %}
     {% for source_node in graph.sources.values() | sort(attribute='unique_id') %}
         {% set landing_path = source_node.meta.get('landing_path') %}
         {% if landing_path %}
-            {% do _register_landing_table(source_node, raw_dir ~ '/' ~ landing_path, landing_path) %}
+            {% set files = _register_landing_table(source_node, raw_dir ~ '/' ~ landing_path, landing_path, raw_dir ~ '/') %}
+            {% for f in files %}{% do delivery_files.append({'table': landing_path, 'path': f}) %}{% endfor %}
         {% endif %}
     {% endfor %}
+    {% do _register_delivery_files(delivery_files, raw_dir ~ '/') %}
     {{ return('') }}
+{% endmacro %}
+
+
+{#
+    raw_landing.delivery_files: one row per delivery file of every table, read from the Parquet
+    footers and the file system only (no data scan): its path relative to $CRM_RAW_DIR (the
+    identity the incremental base models load files by), mtime, size and row count.
+#}
+{% macro _register_delivery_files(delivery_files, raw_dir_prefix) %}
+    {% do run_query('create schema if not exists raw_landing') %}
+    {% set empty = "select cast(null as varchar) as source_table, cast(null as varchar) as source_file, "
+        ~ "cast(null as timestamp) as delivered_at, cast(null as bigint) as file_bytes, "
+        ~ "cast(null as bigint) as rows_delivered where false" %}
+    {% if delivery_files | length == 0 %}
+        {% do run_query('create or replace view raw_landing.delivery_files as ' ~ empty) %}
+        {{ return('') }}
+    {% endif %}
+    {% set paths = [] %}
+    {% set tables = [] %}
+    {% for f in delivery_files %}
+        {% do paths.append(_sql_string(f.path)) %}
+        {% do tables.append('(' ~ _sql_string(f.path) ~ ', ' ~ _sql_string(f.table) ~ ')') %}
+    {% endfor %}
+    {% set path_list = '[' ~ paths | join(', ') ~ ']' %}
+    {% do run_query(
+        'create or replace view raw_landing.delivery_files as select files.source_table, '
+        ~ 'substr(files.path, ' ~ (raw_dir_prefix | length + 1) ~ ') as source_file, '
+        ~ 'cast(blob.last_modified as timestamp) as delivered_at, blob.size as file_bytes, '
+        ~ 'meta.num_rows as rows_delivered '
+        ~ 'from (values ' ~ tables | join(', ') ~ ') as files(path, source_table) '
+        ~ 'join read_blob(' ~ path_list ~ ') as blob on blob.filename = files.path '
+        ~ 'join parquet_file_metadata(' ~ path_list ~ ') as meta on meta.file_name = files.path'
+    ) %}
 {% endmacro %}
 
 
 {% macro _sql_string(value) %}{{ return("'" ~ (value | string | replace("'", "''")) ~ "'") }}{% endmacro %}
 
 
-{% macro _register_landing_table(source_node, folder, table_label) %}
+{% macro _register_landing_table(source_node, folder, table_label, raw_dir_prefix) %}
     {% set columns = [] %}
     {% for column in source_node.columns.values() %}
         {% do columns.append({'name': column.name | lower, 'type': column.data_type | upper}) %}
@@ -50,7 +88,7 @@
             ~ ', cast(null as varchar) as _source_file, cast(null as bigint) as _source_row_number'
             ~ ', cast(null as timestamp) as _delivered_at where false'
         ) %}
-        {{ return('') }}
+        {{ return([]) }}
     {% endif %}
 
     {% set file_list = [] %}
@@ -101,11 +139,13 @@
     {% endfor %}
     {% do run_query(
         'create or replace view ' ~ relation ~ ' as select ' ~ select_list | join(', ')
-        ~ ', raw.filename as _source_file, raw.file_row_number as _source_row_number'
+        ~ ', substr(raw.filename, ' ~ (raw_dir_prefix | length + 1) ~ ') as _source_file'
+        ~ ', raw.file_row_number as _source_row_number'
         ~ ', cast(delivery.last_modified as timestamp) as _delivered_at'
         ~ ' from read_parquet(' ~ file_list_sql ~ ', union_by_name = true, filename = true, file_row_number = true) as raw'
         ~ ' left join read_blob(' ~ file_list_sql ~ ') as delivery on delivery.filename = raw.filename'
     ) %}
+    {{ return(files) }}
 {% endmacro %}
 
 

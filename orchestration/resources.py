@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -72,7 +71,9 @@ class Warehouse(ConfigurableResource):
         never built upon. Before anything is published, an existing candidate is reused."""
         self.candidate.parent.mkdir(parents=True, exist_ok=True)
         if self.published.exists():
-            _copy_atomically(self.published, self.candidate)
+            from crm_tags.quality.publish import copy_warehouse  # lazy: keeps GX out of load time
+
+            copy_warehouse(self.published, self.candidate)
             return f"fresh copy of {self.published}"
         if self.candidate.exists():
             return "existing candidate (nothing published yet)"
@@ -91,24 +92,12 @@ class Warehouse(ConfigurableResource):
     def publish(self) -> Path:
         """Rename the audited candidate over the published file: readers see the old file or
         the new one, never a mix (the rename is atomic; open connections keep the old file)."""
-        _checkpoint(self.candidate)
+        from crm_tags.quality.publish import checkpoint
+
+        checkpoint(self.candidate)
         if Path(f"{self.published}.wal").exists():
-            _checkpoint(self.published)  # a crashed writer's log must not replay onto the new file
+            checkpoint(self.published)  # a crashed writer's log must not replay onto the new file
         os.replace(self.candidate, self.published)
         return self.published
 
 
-def _checkpoint(path: Path) -> None:
-    """Fold a write-ahead log into its file, so the file alone holds every table."""
-    if Path(f"{path}.wal").exists():
-        with duckdb.connect(str(path)) as con:
-            con.execute("checkpoint")
-
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    _checkpoint(source)
-    shutil.copyfile(source, partial)
-    Path(f"{target}.wal").unlink(missing_ok=True)  # a stale log would be replayed onto the copy
-    os.replace(partial, target)

@@ -1,32 +1,16 @@
 -- Rows per delivery file and raw table, as landed (before any cleaning): the "rows in" side
--- of the reconciliation. Audit models are the one place besides staging that read sources.
+-- of the reconciliation. Counted from the Parquet footers (raw_landing.delivery_files), so it
+-- costs nothing per row and is independent of how the base models read the files.
 with
 
 deliveries as (
-    {% set landing = [
-        ('crm/accounts', source('crm', 'accounts')),
-        ('crm/contacts', source('crm', 'contacts')),
-        ('crm/manual_tags', source('crm', 'manual_tags')),
-        ('orders/orders', source('orders', 'orders')),
-        ('orders/order_items', source('orders', 'order_items')),
-        ('orders/products', source('orders', 'products')),
-        ('orders/promotions', source('orders', 'promotions')),
-        ('support/tickets', source('support', 'tickets')),
-        ('campaigns/campaigns', source('campaigns', 'campaigns')),
-        ('campaigns/campaign_events', source('campaigns', 'campaign_events')),
-        ('campaigns/web_events', source('campaigns', 'web_events')),
-        ('campaigns/attributed_orders', source('campaigns', 'attributed_orders')),
-    ] %}
-    {% for table_label, relation in landing %}
     select
-        '{{ table_label }}' as source_table,
-        _source_file as source_file,
-        count(*) as rows_delivered,
-        max(_delivered_at) as delivered_at,
-    from {{ relation }}
-    group by _source_file
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+        source_table,
+        source_file,
+        rows_delivered,
+        delivered_at,
+        file_bytes,
+    from {{ source('landing', 'delivery_files') }}
 ),
 
 final as (

@@ -13,8 +13,11 @@ rejected_{{ loop.index }} as (
         _source_file as source_file,
         _source_row_number as source_row_number,
         to_json(staged) as record,
-    from {{ ref(t.staging) }} as staged
-    where rejection_reason is not null
+    -- the row as delivered and cleaned, without the run bookkeeping (when it was loaded and judged)
+    from (
+        select * exclude (_loaded_at, _evaluated_at, _as_of_date) from {{ ref(t.staging) }}
+        where rejection_reason is not null
+    ) as staged
 ),
 {% endfor %}
 

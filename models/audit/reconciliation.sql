@@ -1,6 +1,7 @@
 -- Per raw table: rows in = rows kept + rows rejected + duplicates superseded. Each term is
--- counted from a different model (raw deliveries, staging, quarantine), and rows_published
--- counts the published fact/dimension, so a row lost anywhere shows up as an imbalance.
+-- counted from a different place (Parquet footers, staging, quarantine, the base model's
+-- superseded versions), and rows_published counts the published fact/dimension, so a row lost
+-- anywhere shows up as an imbalance.
 {% set tables = landing_tables() %}
 with
 
@@ -21,7 +22,7 @@ staged_{{ loop.index }} as (
     select
         '{{ t.table }}' as source_table,
         count(*) filter (where rejection_reason is null) as rows_kept,
-        coalesce(sum(_versions_received - 1), 0) as duplicates_superseded,
+        (select count(*) from {{ ref(t.base) }} where not _is_current) as duplicates_superseded,
         {% if t.published %}
         (select count(*) from {{ ref(t.published) }}) as rows_published,
         {% else %}

@@ -70,9 +70,11 @@ def build(
     select: str | None = None,
     target_path: Path | None = None,
     quiet: bool = False,
+    full_refresh: bool = False,
 ) -> str:
-    """`dbt build` (seeds, models, data and unit tests) for one run date."""
-    args = ["build"] + (["--select", select] if select else [])
+    """`dbt build` (seeds, models, data and unit tests) for one run date. The base models are
+    incremental (they load only new delivery files); full_refresh rebuilds them from scratch."""
+    args = ["build"] + (["--select", select] if select else []) + (["--full-refresh"] if full_refresh else [])
     return run_dbt(args, raw_dir, warehouse, as_of, target_path, quiet)
 
 
@@ -83,11 +85,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--as-of", default=None, help="run date YYYY-MM-DD (default: today)")
     parser.add_argument("--select", default=None, help="dbt selection (default: everything)")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="rebuild the incremental base models from every delivery file")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        build(args.raw_dir, args.warehouse, args.as_of, args.select)
+        build(args.raw_dir, args.warehouse, args.as_of, args.select, full_refresh=args.full_refresh)
     except DbtError as error:
         print(error, file=sys.stderr)
         return 1

@@ -1,12 +1,34 @@
 -- Purchases per customer and day: the grain every order-based tag aggregates from, so tag
--- models never rescan order lines (and a daily refresh only touches the days that changed).
+-- models never rescan order lines. Incremental: a run recomputes only the customers whose
+-- orders changed (macros/incremental_aggregates.sql).
+-- what an incremental run reads to find the changed customers:
+-- depends_on: {{ ref('stg_orders__orders') }}
+-- depends_on: {{ ref('stg_orders__order_items') }}
+-- depends_on: {{ ref('base_orders__orders') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key=['customer_id', 'order_date'],
+    merge_clauses=merge_with_tombstones(),
+    on_schema_change='fail',
+) }}
 with
 
+{% if is_incremental() %}
+affected_customers as (
+    {{ affected_order_customers() }}
+),
+{% endif %}
+
 purchases as (
-    select * from {{ ref('fct_orders') }} where is_purchase
+    select * from {{ ref('fct_orders') }}
+    where is_purchase
+    {% if is_incremental() %}
+        and customer_id in (select customer_id from affected_customers)
+    {% endif %}
 ),
 
-final as (
+recomputed as (
     select
         customer_id,
         order_date,
@@ -14,8 +36,17 @@ final as (
         count(*) filter (where is_promotional) as promotional_purchases,
         cast(sum(net_sales) as decimal(18, 2)) as net_sales,
         cast(sum(profit) as decimal(18, 2)) as profit,
+        false as _is_removed,
     from purchases
     group by customer_id, order_date
+),
+
+final as (
+    select * from recomputed
+    {% if is_incremental() %}
+    union all by name
+    {{ removed_rows('recomputed', 'select customer_id from affected_customers', ['customer_id', 'order_date']) }}
+    {% endif %}
 )
 
-select * from final
+select *, {{ run_started_at_timestamp() }} as _evaluated_at from final

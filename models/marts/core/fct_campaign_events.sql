@@ -1,4 +1,5 @@
 -- Kept campaign events attributed to a customer through the recipient email.
+{{ config(materialized='view') }}
 with
 
 events as (

@@ -1,4 +1,5 @@
 -- Kept order lines with the line formulas of raw-sources.md and the order's attributes.
+{{ config(materialized='view') }}
 with
 
 order_items as (

@@ -1,5 +1,6 @@
 -- Kept orders, one row each, with net sales and profit summed over their kept lines.
 -- A purchase is an order whose current status is paid, shipped or completed.
+{{ config(materialized='view') }}
 with
 
 orders as (

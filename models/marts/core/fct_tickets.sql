@@ -1,4 +1,5 @@
 -- Kept tickets attributed to a customer (direct account_id, else requester email).
+{{ config(materialized='view') }}
 with
 
 tickets as (

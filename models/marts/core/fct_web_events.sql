@@ -1,4 +1,5 @@
 -- Kept web events; logged-in ones are attributed to a customer through the user email.
+{{ config(materialized='view') }}
 with
 
 events as (
@@ -9,6 +10,10 @@ identities as (
     select * from {{ ref('int_email_identities') }}
 ),
 
+category_mapping as (
+    select * from {{ ref('category_mapping') }}
+),
+
 final as (
     select
         events.event_id,
@@ -16,11 +21,15 @@ final as (
         {{ attributed_customer_columns('cast(null as varchar)', 'events.user_email') }},
         events.user_email,
         events.event_type,
-        events.category_code,
+        case
+            when events.product_category_text is not null
+                then coalesce(category_mapping.category_code, 'other')
+        end as category_code,
         events.event_ts,
         cast(events.event_ts as date) as event_date,
     from events
     left join identities on events.user_email = identities.email
+    left join category_mapping on events.product_category_text = category_mapping.category_text
 )
 
 select * from final

@@ -36,7 +36,9 @@ def model(dbt, session):
             f"tag_ltv: on_degenerate_fit must be 'error' or 'no_tags', got '{on_degenerate_fit}'"
         )
     params = _ltv_thresholds(dbt.ref("tag_thresholds"))
-    summary = dbt.ref("int_customers_ltv_summary").arrow()
+    # In key order: the fit sums floats, and the same customers in another physical order (an
+    # incremental warehouse vs a full rebuild) could move a prediction by a cent.
+    summary = dbt.ref("int_customers_ltv_summary").order("customer_id").arrow()
     try:
         tags = score_ltv(
             summary,

@@ -1,26 +1,13 @@
 -- The marketing platform's conversion feed. Kept only to say which campaign an order is
 -- attributed to: no tag may read revenue, frequency or profit from it.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['order_id', 'campaign_id'], on_schema_change='fail') }}
 with
 
-source as (
-    select * from {{ source('campaigns', 'attributed_orders') }}
-),
-
-cleaned as (
-    select
-        {{ clean_key('order_id') }} as order_id,
-        {{ clean_key('campaign_id') }} as campaign_id,
-        {{ clean_key('account_id') }} as account_id,
-        attributed_revenue,
-        conversion_ts,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version('cleaned', "order_id || '#' || campaign_id", 'conversion_ts desc nulls last') }}
+    {{ current_versions_to_evaluate(
+        'base_campaigns__attributed_orders', ['order_id', 'campaign_id'],
+        dated=['conversion_ts'],
+    ) }}
 ),
 
 final as (
@@ -35,4 +22,4 @@ final as (
     from latest
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

@@ -1,29 +1,17 @@
 -- One row per event_id. An event needs a kept campaign, a known type and a date not after the run date.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['event_id'], on_schema_change='fail') }}
 with
-
-source as (
-    select * from {{ source('campaigns', 'campaign_events') }}
-),
 
 campaigns as (
     select campaign_id from {{ ref('stg_campaigns__campaigns') }} where rejection_reason is null
 ),
 
-cleaned as (
-    select
-        {{ clean_key('event_id') }} as event_id,
-        {{ clean_key('campaign_id') }} as campaign_id,
-        {{ normalize_email('recipient_email') }} as recipient_email,
-        {{ normalize_code('event_type') }} as event_type,
-        event_ts,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version('cleaned', 'event_id') }}
+    {{ current_versions_to_evaluate(
+        'base_campaigns__campaign_events', ['event_id'],
+        parents=[{'model': 'base_campaigns__campaigns', 'key': 'campaign_id', 'column': 'campaign_id', 'changed_at': '_loaded_at'}],
+        dated=['event_ts'],
+    ) }}
 ),
 
 final as (
@@ -43,4 +31,4 @@ final as (
     left join campaigns on latest.campaign_id = campaigns.campaign_id
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

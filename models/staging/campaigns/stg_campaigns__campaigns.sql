@@ -1,25 +1,8 @@
+
 with
 
-source as (
-    select * from {{ source('campaigns', 'campaigns') }}
-),
-
-cleaned as (
-    select
-        {{ clean_key('campaign_id') }} as campaign_id,
-        trim(campaign_name) as campaign_name,
-        {{ normalize_code('channel') }} as channel,
-        {{ clean_key('promotion_id') }} as promotion_id,
-        start_date,
-        end_date,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version('cleaned', 'campaign_id') }}
+    select * exclude (_is_current) from {{ ref('base_campaigns__campaigns') }} where _is_current
 ),
 
 final as (
@@ -32,4 +15,4 @@ final as (
     from latest
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

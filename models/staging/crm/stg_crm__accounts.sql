@@ -1,32 +1,12 @@
 -- One row per account_id (latest updated_at wins), typed and normalised, with the reason a row
 -- is rejected (null = kept). Deleted accounts are kept here; marts drop them.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['account_id'], on_schema_change='fail') }}
 with
 
-source as (
-    select * from {{ source('crm', 'accounts') }}
-),
-
-cleaned as (
-    select
-        {{ clean_key('account_id') }} as account_id,
-        trim(account_name) as account_name,
-        upper(trim(customer_type)) as customer_type,
-        {{ normalize_code('industry') }} as industry_text,
-        nullif(regexp_replace(province, '\s+', '', 'g'), '') as province_text,
-        nullif(trim(city), '') as city,
-        employee_count,
-        annual_revenue,
-        coalesce(is_deleted, false) as is_deleted,
-        created_at,
-        updated_at,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version('cleaned', 'account_id', 'updated_at desc nulls last') }}
+    {{ current_versions_to_evaluate(
+        'base_crm__accounts', ['account_id'],
+    ) }}
 ),
 
 final as (
@@ -42,4 +22,4 @@ final as (
     from latest
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

@@ -1,38 +1,16 @@
 -- One row per contact_id (latest updated_at wins). A contact must belong to a kept account.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['contact_id'], on_schema_change='fail') }}
 with
-
-source as (
-    select * from {{ source('crm', 'contacts') }}
-),
 
 accounts as (
     select account_id from {{ ref('stg_crm__accounts') }} where rejection_reason is null
 ),
 
-cleaned as (
-    select
-        {{ clean_key('contact_id') }} as contact_id,
-        {{ clean_key('account_id') }} as account_id,
-        trim(full_name) as full_name,
-        {{ normalize_email('email') }} as email,
-        nullif(regexp_replace(phone, '[^0-9+]', '', 'g'), '') as phone,
-        trim(job_title) as job_title,
-        {{ normalize_code('decision_role') }} as decision_role_text,
-        case
-            when upper(trim(gender)) in ('M', 'MALE', '男') then 'M'
-            when upper(trim(gender)) in ('F', 'FEMALE', '女') then 'F'
-        end as gender,
-        birth_date,
-        coalesce(is_primary, false) as is_primary,
-        updated_at,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version('cleaned', 'contact_id', 'updated_at desc nulls last') }}
+    {{ current_versions_to_evaluate(
+        'base_crm__contacts', ['contact_id'],
+        parents=[{'model': 'stg_crm__accounts', 'key': 'account_id', 'column': 'account_id'}],
+    ) }}
 ),
 
 final as (
@@ -47,4 +25,4 @@ final as (
     left join accounts on latest.account_id = accounts.account_id
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

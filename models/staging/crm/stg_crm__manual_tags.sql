@@ -2,10 +2,6 @@
 -- the latest action per (account, tag) is decided in tag_manual.
 with
 
-source as (
-    select * from {{ source('crm', 'manual_tags') }}
-),
-
 accounts as (
     select account_id from {{ ref('stg_crm__accounts') }} where rejection_reason is null
 ),
@@ -14,25 +10,8 @@ manual_codes as (
     select tag_value from {{ ref('tag_value_definitions') }} where tag_code = 'manual'
 ),
 
-cleaned as (
-    select
-        {{ clean_key('account_id') }} as account_id,
-        {{ normalize_code('tag_code') }} as tag_code,
-        {{ normalize_code('action') }} as action,
-        trim(operator) as operator,
-        operated_at,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version(
-        'cleaned',
-        "case when account_id is not null and tag_code is not null then concat_ws('|', account_id, tag_code, action, operator, cast(operated_at as varchar)) end",
-        'operated_at desc nulls last'
-    ) }}
+    select * exclude (_is_current) from {{ ref('base_crm__manual_tags') }} where _is_current
 ),
 
 final as (
@@ -52,4 +31,4 @@ final as (
     left join manual_codes on latest.tag_code = manual_codes.tag_value
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

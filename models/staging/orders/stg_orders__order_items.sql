@@ -1,11 +1,8 @@
 -- One row per (order_id, line_no); a re-delivered line replaces the old one (order items carry
 -- no timestamp, so the later delivery wins). A line needs a kept order and a known product,
 -- non-negative amounts, and a discount no larger than the line's gross amount.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['order_id', 'line_no'], on_schema_change='fail') }}
 with
-
-source as (
-    select * from {{ source('orders', 'order_items') }}
-),
 
 orders as (
     select order_id, rejection_reason from {{ ref('stg_orders__orders') }}
@@ -15,23 +12,14 @@ products as (
     select product_id from {{ ref('stg_orders__products') }} where rejection_reason is null
 ),
 
-cleaned as (
-    select
-        {{ clean_key('order_id') }} as order_id,
-        line_no,
-        {{ clean_key('product_id') }} as product_id,
-        quantity,
-        unit_price,
-        coalesce(discount_amount, 0) as discount_amount,
-        unit_cost,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version('cleaned', "order_id || '#' || cast(line_no as varchar)") }}
+    {{ current_versions_to_evaluate(
+        'base_orders__order_items', ['order_id', 'line_no'],
+        parents=[
+            {'model': 'stg_orders__orders', 'key': 'order_id', 'column': 'order_id'},
+            {'model': 'base_orders__products', 'key': 'product_id', 'column': 'product_id', 'changed_at': '_loaded_at'},
+        ],
+    ) }}
 ),
 
 final as (
@@ -59,4 +47,4 @@ final as (
     left join products on latest.product_id = products.product_id
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

@@ -1,32 +1,18 @@
 -- One row per order_id (latest _ingested_at wins). An order must belong to a kept account,
 -- carry a known status and channel, and not be dated after the run date.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['order_id'], on_schema_change='fail') }}
 with
-
-source as (
-    select * from {{ source('orders', 'orders') }}
-),
 
 accounts as (
     select account_id from {{ ref('stg_crm__accounts') }} where rejection_reason is null
 ),
 
-cleaned as (
-    select
-        {{ clean_key('order_id') }} as order_id,
-        {{ clean_key('account_id') }} as account_id,
-        {{ clean_key('promotion_id') }} as promotion_id,
-        {{ normalize_code('status') }} as status,
-        {{ normalize_code('sales_channel') }} as sales_channel,
-        order_ts,
-        _ingested_at,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version('cleaned', 'order_id', '_ingested_at desc nulls last') }}
+    {{ current_versions_to_evaluate(
+        'base_orders__orders', ['order_id'],
+        parents=[{'model': 'stg_crm__accounts', 'key': 'account_id', 'column': 'account_id'}],
+        dated=['order_ts'],
+    ) }}
 ),
 
 final as (
@@ -49,4 +35,4 @@ final as (
     left join accounts on latest.account_id = accounts.account_id
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

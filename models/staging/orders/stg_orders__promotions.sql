@@ -1,24 +1,8 @@
+
 with
 
-source as (
-    select * from {{ source('orders', 'promotions') }}
-),
-
-cleaned as (
-    select
-        {{ clean_key('promotion_id') }} as promotion_id,
-        trim(promotion_name) as promotion_name,
-        {{ normalize_code('promotion_type') }} as promotion_type,
-        start_date,
-        end_date,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version('cleaned', 'promotion_id') }}
+    select * exclude (_is_current) from {{ ref('base_orders__promotions') }} where _is_current
 ),
 
 final as (
@@ -31,4 +15,4 @@ final as (
     from latest
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

@@ -1,33 +1,18 @@
 -- One row per ticket_id (the latest delivery wins). account_id, when set, must be a kept
 -- account; otherwise the requester email is resolved later (int_tickets_attributed).
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['ticket_id'], on_schema_change='fail') }}
 with
-
-source as (
-    select * from {{ source('support', 'tickets') }}
-),
 
 accounts as (
     select account_id from {{ ref('stg_crm__accounts') }} where rejection_reason is null
 ),
 
-cleaned as (
-    select
-        {{ clean_key('ticket_id') }} as ticket_id,
-        {{ clean_key('account_id') }} as account_id,
-        {{ normalize_email('requester_email') }} as requester_email,
-        {{ normalize_code('channel') }} as channel,
-        {{ normalize_code('ticket_type') }} as ticket_type,
-        satisfaction_score,
-        opened_at,
-        resolved_at,
-        _source_file,
-        _source_row_number,
-        _delivered_at,
-    from source
-),
-
 latest as (
-    {{ latest_version('cleaned', 'ticket_id', 'resolved_at desc nulls last') }}
+    {{ current_versions_to_evaluate(
+        'base_support__tickets', ['ticket_id'],
+        parents=[{'model': 'stg_crm__accounts', 'key': 'account_id', 'column': 'account_id'}],
+        dated=['opened_at'],
+    ) }}
 ),
 
 final as (
@@ -50,4 +35,4 @@ final as (
     left join accounts on latest.account_id = accounts.account_id
 )
 
-select * from final
+select *, {{ evaluation_stamp() }} from final

@@ -28,6 +28,7 @@ and a GX project file naming ``type: duckdb`` loads.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,6 +109,11 @@ class DuckDBExecutionEngine(SqlAlchemyExecutionEngine):
             self._connection = self.engine.connect()
             # DuckDB draws a progress bar on stdout for long queries; the gate prints a report
             self._connection.exec_driver_sql("set enable_progress_bar = false")
+            # The same memory cap as the dbt profile: the gate's queries over the big facts
+            # spill to disk beyond it instead of growing past the machine's budget.
+            limit = os.environ.get("CRM_DUCKDB_MEMORY_LIMIT", "6GB").replace("'", "")
+            self._connection.exec_driver_sql(f"set memory_limit = '{limit}'")
+            self._connection.exec_driver_sql("set preserve_insertion_order = false")
         yield self._connection
 
     def get_batch_data_and_markers(self, batch_spec: Any) -> Any:

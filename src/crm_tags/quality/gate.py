@@ -446,6 +446,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=Path(os.environ.get("CRM_RAW_DIR", PROJECT_DIR / "data" / "raw")),
                         help="landing zone for --build-and-publish")
     parser.add_argument("--as-of", default=None, help="run date for --build-and-publish")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="with --build-and-publish: rebuild the candidate from scratch instead "
+                             "of refreshing a copy of the published warehouse incrementally")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -454,7 +457,8 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             published = build_and_publish(args.raw_dir, args.warehouse, args.as_of,
-                                          runtime_dir=args.runtime_dir)
+                                          runtime_dir=args.runtime_dir,
+                                          full_refresh=args.full_refresh)
         except DbtError as error:
             print(f"{error}\nNOT published: {args.warehouse} still holds the last good marts.",
                   file=sys.stderr)

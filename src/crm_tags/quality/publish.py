@@ -2,7 +2,9 @@
 
 BI tools read the warehouse file (CRM_WAREHOUSE_PATH). The gated pipeline never builds into it:
 
-1. write   - dbt builds a candidate file next to it (`.<name>.candidate.duckdb`) from scratch;
+1. write   - dbt builds a candidate file next to it (`.<name>.candidate.duckdb`), starting from
+             a copy of the published warehouse so the incremental base models load only new
+             deliveries (from scratch with full_refresh=True or when nothing is published yet);
              the previous run's tag distributions are carried over for the swing check;
 2. audit   - the quality gate validates the candidate (read-only);
 3. publish - only when the gate passes: the current distribution is recorded in the candidate,
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +90,7 @@ def build_and_publish(
     runtime_dir: Path | None = None,
     policy: Path | None = None,
     quiet: bool = True,
+    full_refresh: bool = False,
 ) -> PublishResult:
     """dbt build a candidate, gate it, publish it over `warehouse` only if the gate passes.
 
@@ -101,8 +105,11 @@ def build_and_publish(
     target_path = Path(target_path or warehouse.with_name(f".{warehouse.stem}.dbt_target"))
     _remove(candidate)
     started = time.monotonic()
+    if warehouse.exists() and not full_refresh:
+        copy_warehouse(warehouse, candidate)
     try:
-        build(raw_dir, candidate, as_of, target_path=target_path, quiet=quiet)
+        build(raw_dir, candidate, as_of, target_path=target_path, quiet=quiet,
+              full_refresh=full_refresh)
     except DbtError:
         _keep_rejected(candidate, warehouse)
         raise
@@ -159,6 +166,23 @@ def publish(candidate: Path, warehouse: Path) -> None:
             raise PublishError(f"{warehouse} is open for writing by another process: {error}") \
                 from error
     os.replace(candidate, warehouse)
+
+
+def checkpoint(path: Path) -> None:
+    """Fold a write-ahead log into its file, so the file alone holds every table."""
+    if Path(f"{path}.wal").exists():
+        with duckdb.connect(str(path)) as con:
+            con.execute("checkpoint")
+
+
+def copy_warehouse(source: Path, target: Path) -> None:
+    """Copy a warehouse file (its WAL folded in first); `target` appears whole or not at all."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    checkpoint(source)
+    shutil.copyfile(source, partial)
+    Path(f"{target}.wal").unlink(missing_ok=True)  # a stale log would be replayed onto the copy
+    os.replace(partial, target)
 
 
 def _keep_rejected(candidate: Path, warehouse: Path) -> Path | None:

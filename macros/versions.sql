@@ -1,0 +1,91 @@
+{#
+    The incremental "all versions" pattern of the base models (models/staging/*/base/).
+
+    A base model keeps every raw row it has loaded, one row per row delivered, stamped with
+    _loaded_at (the dbt run that loaded it), and flags the version that wins for its key with
+    _is_current ("latest wins": newest by `order_by`, then
+    the latest delivery (file mtime), then the later file and row). Staging models read the
+    current versions; the reconciliation counts the superseded ones.
+
+    Incremental runs read only the delivery files the model has not loaded yet (a file is
+    identified by its path relative to $CRM_RAW_DIR) and re-rank only the keys those files
+    touch: the model's SQL returns every version of the touched keys, and dbt's delete+insert
+    on the key columns swaps them in. A full build (first run, --full-refresh) ranks everything.
+    Rows with a null key part cannot be matched to anything: each is its own current version
+    (staging rejects it).
+
+    Usage, in a base model:
+        source as (select * from {{ source('crm', 'accounts') }} where {{ not_yet_loaded('crm/accounts') }}),
+        cleaned as (...),
+        {{ rank_versions('cleaned', ['account_id'], 'updated_at desc nulls last') }}
+#}
+
+{% macro not_yet_loaded(landing_table) -%}
+    {%- if not is_incremental() or not execute -%}
+        true
+    {%- else -%}
+        {%- set loaded = run_query(
+            'select _source_file, max(_delivered_at) from ' ~ this ~ ' group by _source_file'
+        ) -%}
+        {%- set landed = run_query(
+            "select source_file, delivered_at from " ~ source('landing', 'delivery_files')
+            ~ " where source_table = '" ~ landing_table ~ "'"
+        ) -%}
+        {%- set landed_at = {} -%}
+        {%- for row in landed.rows -%}{%- do landed_at.update({row[0]: row[1]}) -%}{%- endfor -%}
+        {%- for row in loaded.rows -%}
+            {%- if row[0] not in landed_at or landed_at[row[0]] != row[1] -%}
+                {%- do exceptions.raise_compiler_error(
+                    "Delivery error in table " ~ landing_table ~ ", file " ~ row[0] ~ ": it was loaded "
+                    ~ "into " ~ this ~ " before and is now "
+                    ~ ("gone from" if row[0] not in landed_at else "changed in")
+                    ~ " the landing zone. Deliveries are append-only; to rebuild from the files as "
+                    ~ "they are now, run with --full-refresh."
+                ) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set loaded_files = loaded.columns[0].values() -%}
+        {%- set new_files = [] -%}
+        {%- for f in landed_at.keys() | sort -%}
+            {%- if f not in loaded_files -%}{%- do new_files.append("'" ~ f | replace("'", "''") ~ "'") -%}{%- endif -%}
+        {%- endfor -%}
+        {%- if new_files -%}
+            _source_file in ({{ new_files | join(', ') }})
+        {%- else -%}
+            false
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro rank_versions(relation, key_columns, order_by=none) -%}
+    {%- set keys = key_columns | join(', ') -%}
+versions as (
+    select *, {{ run_started_at_timestamp() }} as _loaded_at from {{ relation }}
+    {% if is_incremental() %}
+    union all by name
+    -- the versions already loaded for the keys this run touches, to be re-ranked with the new ones
+    select loaded.* exclude (_is_current)
+    from {{ this }} as loaded
+    semi join {{ relation }} as touched using ({{ keys }})
+    {% endif %}
+),
+
+ranked as (
+    select
+        *,
+        {% for k in key_columns %}{{ k }} is null or {% endfor %}row_number() over (
+            partition by {{ keys }}
+            order by {% if order_by %}{{ order_by }}, {% endif %}_delivered_at desc nulls last, _source_file desc, _source_row_number desc
+        ) = 1 as _is_current,
+    from versions
+)
+
+select * from ranked
+{%- endmacro %}
+
+
+{# The dbt invocation's start time as a TIMESTAMP literal: the stamp of rows a run loads or evaluates. #}
+{% macro run_started_at_timestamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}

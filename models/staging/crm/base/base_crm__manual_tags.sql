@@ -1,0 +1,29 @@
+-- Every version of crm/manual_tags ever loaded; _is_current marks the one that wins for its key
+-- (macros/versions.sql). Incremental: a run loads only new delivery files.
+{{ config(unique_key=['action_key']) }}
+
+with
+
+source as (
+    select * from {{ source('crm', 'manual_tags') }}
+    where {{ not_yet_loaded('crm/manual_tags') }}
+),
+
+cleaned as (
+    select
+        {{ clean_key('account_id') }} as account_id,
+        {{ normalize_code('tag_code') }} as tag_code,
+        {{ normalize_code('action') }} as action,
+        trim(operator) as operator,
+        operated_at,
+        -- the key: an action is only superseded by an exact duplicate of itself
+        case when {{ clean_key('account_id') }} is not null and {{ normalize_code('tag_code') }} is not null
+            then concat_ws('|', {{ clean_key('account_id') }}, {{ normalize_code('tag_code') }}, {{ normalize_code('action') }},
+                trim(operator), cast(operated_at as varchar)) end as action_key,
+        _source_file,
+        _source_row_number,
+        _delivered_at,
+    from source
+),
+
+{{ rank_versions('cleaned', ['action_key'], 'operated_at desc nulls last') }}
