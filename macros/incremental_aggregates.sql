@@ -1,53 +1,21 @@
 {#
-    Incremental per-customer aggregates (int_customer_daily_*; see docs/design.md).
+    Incremental facts and per-customer aggregates (fct_order_lines, fct_orders,
+    int_customer_daily_*; see docs/design.md "Incremental refresh").
 
-    An aggregate keeps its rows per customer and, on an incremental run, recomputes only the
-    customers whose orders changed since it last ran: orders or order lines re-evaluated in
-    staging since (new, re-delivered, late parents, the run date passing an order's date), and
-    every customer such an order ever belonged to (a re-delivered order can move customers).
-    The recomputed rows replace the customer's old rows through a merge; old rows with no
-    recomputed counterpart come as tombstones (_is_removed) and the merge deletes them.
-
-    affected_order_customers(): the customer_ids to recompute (a SELECT), or none on a full build.
-    Model config: merge_config(unique_key) below.
+    Such a model keeps its rows and, on an incremental run, recomputes only the rows whose
+    inputs staging re-evaluated since the model last ran (its watermark: the newest
+    _evaluated_at in the model). Recomputed rows replace the old ones through a merge on the
+    model's key; an old row the recomputation no longer produces (its order was cancelled,
+    its account deleted, ...) comes as a tombstone (_is_removed) and the merge deletes it.
 #}
 
-{% macro affected_order_customers(extra_changed_orders=none) -%}
-    with
-
-    watermark as (
-        select coalesce(max(_evaluated_at), '-infinity'::timestamp) as evaluated_at from {{ this }}
-    ),
-
-    changed_orders as (
-        select order_id from {{ ref('stg_orders__orders') }}
-        where _evaluated_at > (select evaluated_at from watermark)
-        union
-        select order_id from {{ ref('stg_orders__order_items') }}
-        where _evaluated_at > (select evaluated_at from watermark)
-        {% if extra_changed_orders %}
-        union
-        {{ extra_changed_orders }}
-        {% endif %}
-    )
-
-    -- every customer a changed order belongs or belonged to, in any version
-    select distinct account_id as customer_id
-    from {{ ref('base_orders__orders') }}
-    semi join changed_orders using (order_id)
-    where account_id is not null
+{# The newest _evaluated_at of this model: what changed after it is this run's work. #}
+{% macro watermark() -%}
+    (select coalesce(max(_evaluated_at), '-infinity'::timestamp) from {{ this }})
 {%- endmacro %}
 
 
-{# Rows of `this` for the affected customers that the recomputation no longer produces. #}
-{% macro removed_rows(recomputed, affected, key_columns) -%}
-    select existing.{{ key_columns | join(', existing.') }}, true as _is_removed
-    from {{ this }} as existing
-    semi join ({{ affected }}) as affected using (customer_id)
-    anti join {{ recomputed }} using ({{ key_columns | join(', ') }})
-{%- endmacro %}
-
-
+{# merge_clauses for the config: update or insert recomputed rows, delete tombstones. #}
 {% macro merge_with_tombstones() -%}
     {{ return({
         'when_matched': [
@@ -58,4 +26,48 @@
             {'condition': 'not DBT_INTERNAL_SOURCE._is_removed', 'action': 'insert', 'mode': 'by_name'},
         ],
     }) }}
+{%- endmacro %}
+
+
+{#
+    Tombstones: rows of this model in the recomputed scope (`scope`: a relation or subquery with
+    the `scope_columns`) that the recomputation (`recomputed`, keyed by `key_columns`) no
+    longer produces.
+#}
+{% macro removed_rows(recomputed, scope, scope_columns, key_columns) -%}
+    select existing.{{ key_columns | join(', existing.') }}, true as _is_removed
+    from {{ this }} as existing
+    semi join ({{ scope }}) as scope using ({{ scope_columns | join(', ') }})
+    anti join {{ recomputed }} using ({{ key_columns | join(', ') }})
+{%- endmacro %}
+
+
+{# A fingerprint of seeds/category_mapping.csv: stored per row, so a changed mapping re-maps. #}
+{% macro category_mapping_version() -%}
+    select hash(string_agg(category_text || '=' || category_code, ';' order by category_text, category_code))
+        as version
+    from {{ ref('category_mapping') }}
+{%- endmacro %}
+
+
+{#
+    The customers whose order-derived rows must be recomputed: every customer an order
+    re-evaluated in staging since the watermark (itself or through a line) belongs or ever
+    belonged to (a re-delivered order can move to another account).
+#}
+{% macro affected_order_customers() -%}
+    with
+
+    changed_orders as (
+        select order_id from {{ ref('stg_orders__orders') }}
+        where _evaluated_at > {{ watermark() }}
+        union
+        select order_id from {{ ref('stg_orders__order_items') }}
+        where _evaluated_at > {{ watermark() }}
+    )
+
+    select distinct account_id as customer_id
+    from {{ ref('base_orders__orders') }}
+    semi join changed_orders using (order_id)
+    where account_id is not null
 {%- endmacro %}

@@ -28,6 +28,7 @@ COMPARED = [
     "audit.quarantine_rows", "audit.reconciliation",
     # the incremental layers themselves, without their run bookkeeping (when a row was
     # loaded or judged), as sets
+    "core.fct_orders", "core.fct_order_lines",
     "intermediate.int_customer_daily_purchases", "intermediate.int_customer_daily_category_sales",
     "staging.stg_crm__accounts", "staging.stg_orders__orders", "staging.stg_orders__order_items",
     "staging.stg_support__tickets", "staging.stg_campaigns__campaign_events",

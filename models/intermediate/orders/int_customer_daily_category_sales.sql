@@ -1,11 +1,10 @@
 -- Net sales per customer, day and product category (purchases only), for product_preference.
--- Incremental like int_customer_daily_purchases; in addition a re-delivered product (its
--- category may change) or a changed seeds/category_mapping re-maps the customers concerned.
+-- Incremental like int_customer_daily_purchases; in addition the customers of every line
+-- fct_order_lines rewrote (a re-delivered product, a changed category mapping) are re-summed.
 -- what an incremental run reads to find the changed customers:
 -- depends_on: {{ ref('stg_orders__orders') }}
 -- depends_on: {{ ref('stg_orders__order_items') }}
 -- depends_on: {{ ref('base_orders__orders') }}
--- depends_on: {{ ref('base_orders__products') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='merge',
@@ -15,21 +14,12 @@
 ) }}
 with
 
-mapping_version as (
-    select hash(string_agg(category_text || '=' || category_code, ';' order by category_text, category_code))
-        as version
-    from {{ ref('category_mapping') }}
-),
-
 {% if is_incremental() %}
 affected_customers as (
-    {{ affected_order_customers(
-        "select order_id from " ~ ref('stg_orders__order_items') ~ " semi join (select product_id from "
-        ~ ref('base_orders__products') ~ " where _loaded_at > (select evaluated_at from watermark)) using (product_id)"
-    ) }}
+    -- a line's category changes only when fct_order_lines rewrote it (product or mapping)
+    {{ affected_order_customers() }}
     union
-    select customer_id from {{ this }}
-    where _category_mapping_version <> (select version from mapping_version)
+    select customer_id from {{ ref('fct_order_lines') }} where _evaluated_at > {{ watermark() }}
 ),
 {% endif %}
 
@@ -57,13 +47,8 @@ final as (
     select * from recomputed
     {% if is_incremental() %}
     union all by name
-    {{ removed_rows('recomputed', 'select customer_id from affected_customers', ['customer_id', 'order_date', 'category_code']) }}
+    {{ removed_rows('recomputed', 'select customer_id from affected_customers', ['customer_id'], ['customer_id', 'order_date', 'category_code']) }}
     {% endif %}
 )
 
-select
-    final.*,
-    mapping_version.version as _category_mapping_version,
-    {{ run_started_at_timestamp() }} as _evaluated_at,
-from final
-cross join mapping_version
+select *, {{ run_started_at_timestamp() }} as _evaluated_at from final

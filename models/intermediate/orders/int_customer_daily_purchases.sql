@@ -45,7 +45,7 @@ final as (
     select * from recomputed
     {% if is_incremental() %}
     union all by name
-    {{ removed_rows('recomputed', 'select customer_id from affected_customers', ['customer_id', 'order_date']) }}
+    {{ removed_rows('recomputed', 'select customer_id from affected_customers', ['customer_id'], ['customer_id', 'order_date']) }}
     {% endif %}
 )
 

@@ -1,9 +1,36 @@
 -- Kept order lines with the line formulas of raw-sources.md and the order's attributes.
-{{ config(materialized='view') }}
+-- Incremental (macros/incremental_aggregates.sql): a run rewrites the lines staging
+-- re-evaluated since (a line is re-evaluated when it, its order or its product changes),
+-- and every line when seeds/category_mapping.csv changes.
+-- depends_on: {{ ref('stg_orders__order_items') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key=['order_id', 'line_no'],
+    merge_clauses=merge_with_tombstones(),
+    on_schema_change='fail',
+) }}
 with
 
+mapping_version as (
+    {{ category_mapping_version() }}
+),
+
+{% if is_incremental() %}
+changed_lines as (
+    select order_id, line_no from {{ ref('stg_orders__order_items') }}
+    where _evaluated_at > {{ watermark() }} and order_id is not null and line_no is not null
+    union
+    select order_id, line_no from {{ this }}
+    where _category_mapping_version <> (select version from mapping_version)
+),
+{% endif %}
+
 order_items as (
-    select * from {{ ref('stg_orders__order_items') }} where rejection_reason is null
+    select order_items.*
+    from {{ ref('stg_orders__order_items') }} as order_items
+    {% if is_incremental() %}semi join changed_lines using (order_id, line_no){% endif %}
+    where order_items.rejection_reason is null
 ),
 
 orders as (
@@ -14,7 +41,7 @@ products as (
     select product_id, category_code from {{ ref('dim_products') }}
 ),
 
-final as (
+recomputed as (
     select
         order_items.order_id,
         order_items.line_no,
@@ -32,9 +59,23 @@ final as (
         orders.status in ('paid', 'shipped', 'completed') as is_purchase,
         orders.order_ts,
         cast(orders.order_ts as date) as order_date,
+        false as _is_removed,
     from order_items
     inner join orders on order_items.order_id = orders.order_id
     inner join products on order_items.product_id = products.product_id
+),
+
+final as (
+    select * from recomputed
+    {% if is_incremental() %}
+    union all by name
+    {{ removed_rows('recomputed', 'select order_id, line_no from changed_lines', ['order_id', 'line_no'], ['order_id', 'line_no']) }}
+    {% endif %}
 )
 
-select * from final
+select
+    final.*,
+    mapping_version.version as _category_mapping_version,
+    {{ run_started_at_timestamp() }} as _evaluated_at,
+from final
+cross join mapping_version

@@ -1,14 +1,38 @@
 -- Kept orders, one row each, with net sales and profit summed over their kept lines.
 -- A purchase is an order whose current status is paid, shipped or completed.
-{{ config(materialized='view') }}
+-- Incremental (macros/incremental_aggregates.sql): a run rewrites the orders staging
+-- re-evaluated since, itself or through one of its lines.
+-- depends_on: {{ ref('stg_orders__order_items') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key=['order_id'],
+    merge_clauses=merge_with_tombstones(),
+    on_schema_change='fail',
+) }}
 with
 
+{% if is_incremental() %}
+changed_orders as (
+    select order_id from {{ ref('stg_orders__orders') }}
+    where _evaluated_at > {{ watermark() }} and order_id is not null
+    union
+    select order_id from {{ ref('stg_orders__order_items') }}
+    where _evaluated_at > {{ watermark() }} and order_id is not null
+),
+{% endif %}
+
 orders as (
-    select * from {{ ref('stg_orders__orders') }} where rejection_reason is null
+    select orders.*
+    from {{ ref('stg_orders__orders') }} as orders
+    {% if is_incremental() %}semi join changed_orders using (order_id){% endif %}
+    where orders.rejection_reason is null
 ),
 
 order_lines as (
-    select * from {{ ref('fct_order_lines') }}
+    select order_lines.*
+    from {{ ref('fct_order_lines') }} as order_lines
+    {% if is_incremental() %}semi join changed_orders using (order_id){% endif %}
 ),
 
 line_totals as (
@@ -21,7 +45,7 @@ line_totals as (
     group by order_id
 ),
 
-final as (
+recomputed as (
     select
         orders.order_id,
         orders.account_id as customer_id,
@@ -35,8 +59,17 @@ final as (
         orders.promotion_id is not null as is_promotional,
         orders.order_ts,
         cast(orders.order_ts as date) as order_date,
+        false as _is_removed,
     from orders
     left join line_totals on orders.order_id = line_totals.order_id
+),
+
+final as (
+    select * from recomputed
+    {% if is_incremental() %}
+    union all by name
+    {{ removed_rows('recomputed', 'select order_id from changed_orders', ['order_id'], ['order_id']) }}
+    {% endif %}
 )
 
-select * from final
+select *, {{ run_started_at_timestamp() }} as _evaluated_at from final
