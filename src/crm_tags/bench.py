@@ -6,7 +6,8 @@ One run measures, on a generated landing zone of N customers (cached and reused)
     zone (bench_reference.sql), in a fresh DuckDB with the same memory_limit as profiles.yml
     (unless --reference-memory-limit says otherwise);
   - the daily incremental refresh: one new day's delivery, then `dbt build` as of the next day
-    on the same warehouse (whatever the models do, full rebuild or incremental);
+    on the same warehouse (incremental models load only the new files), without dbt unit tests
+    (they test SQL, not data: CI runs them, a production refresh does not);
   - the quality gate (crm_tags.quality.gate.run_gate), when that module exists;
   - the peak RSS of each step's processes.
 It prints a table and writes JSON. It is a benchmark: nothing here asserts on time. As a side
@@ -421,16 +422,19 @@ def run_reference(raw_dir: Path, as_of: str, database: Path, limit: str | None =
 
 
 def run_build(name: str, raw_dir: Path, warehouse: Path, as_of: str, target_path: Path,
-              project_dir: Path | None = None) -> Step:
+              project_dir: Path | None = None, unit_tests: bool = True) -> Step:
     step = Step(name)
     shutil.rmtree(target_path, ignore_errors=True)
     with measure(step):
         try:
             if project_dir is None:
-                output = build(raw_dir, warehouse, as_of, target_path=target_path, quiet=True)
+                output = build(raw_dir, warehouse, as_of, target_path=target_path, quiet=True,
+                               unit_tests=unit_tests)
             else:  # a copy of the project with a change under trial; profiles.yml stays ours
-                output = run_dbt(["build", "--project-dir", str(project_dir)], raw_dir, warehouse,
-                                 as_of, target_path=target_path, quiet=True)
+                args = ["build", "--project-dir", str(project_dir)]
+                if not unit_tests:
+                    args += ["--exclude-resource-type", "unit_test"]
+                output = run_dbt(args, raw_dir, warehouse, as_of, target_path=target_path, quiet=True)
         except Exception as error:  # noqa: BLE001 - DbtError or a crash: report it, go on
             step.status = "failed"
             output = str(error)
@@ -545,8 +549,9 @@ def benchmark(customers: int, data_dir: Path, as_of: str = DEFAULT_AS_OF, seed: 
         link_tree(raw_dir, day2_raw)
         delivery = write_daily_delivery(day2_raw, as_of)
         log(f"daily delivery for {next_day}: {sum(delivery.values()):,} rows; incremental dbt build ...")
+        # A production refresh: data tests run, dbt unit tests (SQL logic, CI's job) do not.
         incremental = run_build("dbt build (daily refresh)", day2_raw, warehouse, next_day,
-                                run_dir / "target_incremental", project_dir)
+                                run_dir / "target_incremental", project_dir, unit_tests=False)
         incremental.detail["delivery_rows"] = delivery
         steps.append(incremental)
         if check and not skip_reference and usable(incremental):

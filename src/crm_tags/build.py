@@ -71,10 +71,15 @@ def build(
     target_path: Path | None = None,
     quiet: bool = False,
     full_refresh: bool = False,
+    unit_tests: bool = True,
 ) -> str:
     """`dbt build` (seeds, models, data and unit tests) for one run date. The base models are
-    incremental (they load only new delivery files); full_refresh rebuilds them from scratch."""
+    incremental (they load only new delivery files); full_refresh rebuilds them from scratch.
+    unit_tests=False leaves out dbt unit tests: they test the SQL, not the data, so a
+    production refresh leaves them to CI (as dbt recommends)."""
     args = ["build"] + (["--select", select] if select else []) + (["--full-refresh"] if full_refresh else [])
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     return run_dbt(args, raw_dir, warehouse, as_of, target_path, quiet)
 
 

@@ -108,8 +108,9 @@ def build_and_publish(
     if warehouse.exists() and not full_refresh:
         copy_warehouse(warehouse, candidate)
     try:
+        # a production run: dbt unit tests test the SQL and belong to CI (make test)
         build(raw_dir, candidate, as_of, target_path=target_path, quiet=quiet,
-              full_refresh=full_refresh)
+              full_refresh=full_refresh, unit_tests=False)
     except DbtError:
         _keep_rejected(candidate, warehouse)
         raise
