@@ -51,11 +51,12 @@
 
 
 {#
-    The customers whose order-derived rows must be recomputed: every customer an order
-    re-evaluated in staging since the watermark (itself or through a line) belongs or ever
-    belonged to (a re-delivered order can move to another account).
+    The (customer, day) pairs whose order-derived rows must be recomputed: the customer and
+    order day of every version of each order staging re-evaluated since the watermark, itself
+    or through one of its lines (a re-delivered order can move to another account or day;
+    its old pair must be recomputed too).
 #}
-{% macro affected_order_customers() -%}
+{% macro affected_customer_days() -%}
     with
 
     changed_orders as (
@@ -66,8 +67,8 @@
         where _evaluated_at > {{ watermark() }}
     )
 
-    select distinct account_id as customer_id
+    select distinct account_id as customer_id, cast(order_ts as date) as order_date
     from {{ ref('base_orders__orders') }}
     semi join changed_orders using (order_id)
-    where account_id is not null
+    where account_id is not null and order_ts is not null
 {%- endmacro %}

@@ -1,5 +1,5 @@
 -- Net sales per customer, day and product category (purchases only), for product_preference.
--- Incremental like int_customer_daily_purchases; in addition the customers of every line
+-- Incremental like int_customer_daily_purchases; in addition the customer-days of every line
 -- fct_order_lines rewrote (a re-delivered product, a changed category mapping) are re-summed.
 -- what an incremental run reads to find the changed customers:
 -- depends_on: {{ ref('stg_orders__orders') }}
@@ -15,20 +15,19 @@
 with
 
 {% if is_incremental() %}
-affected_customers as (
-    -- a line's category changes only when fct_order_lines rewrote it (product or mapping)
-    {{ affected_order_customers() }}
+affected_customer_days as (
+    {{ affected_customer_days() }}
     union
-    select customer_id from {{ ref('fct_order_lines') }} where _evaluated_at > {{ watermark() }}
+    -- a line's category changes when fct_order_lines rewrote it (its product or the mapping)
+    select customer_id, order_date from {{ ref('fct_order_lines') }} where _evaluated_at > {{ watermark() }}
 ),
 {% endif %}
 
 order_lines as (
-    select * from {{ ref('fct_order_lines') }}
-    where is_purchase
-    {% if is_incremental() %}
-        and customer_id in (select customer_id from affected_customers)
-    {% endif %}
+    select order_lines.*
+    from {{ ref('fct_order_lines') }} as order_lines
+    {% if is_incremental() %}semi join affected_customer_days using (customer_id, order_date){% endif %}
+    where order_lines.is_purchase
 ),
 
 recomputed as (
@@ -47,7 +46,7 @@ final as (
     select * from recomputed
     {% if is_incremental() %}
     union all by name
-    {{ removed_rows('recomputed', 'select customer_id from affected_customers', ['customer_id'], ['customer_id', 'order_date', 'category_code']) }}
+    {{ removed_rows('recomputed', 'select customer_id, order_date from affected_customer_days', ['customer_id', 'order_date'], ['customer_id', 'order_date', 'category_code']) }}
     {% endif %}
 )
 

@@ -1,5 +1,5 @@
 -- Purchases per customer and day: the grain every order-based tag aggregates from, so tag
--- models never rescan order lines. Incremental: a run recomputes only the customers whose
+-- models never rescan order lines. Incremental: a run recomputes only the customer-days whose
 -- orders changed (macros/incremental_aggregates.sql).
 -- what an incremental run reads to find the changed customers:
 -- depends_on: {{ ref('stg_orders__orders') }}
@@ -15,17 +15,16 @@
 with
 
 {% if is_incremental() %}
-affected_customers as (
-    {{ affected_order_customers() }}
+affected_customer_days as (
+    {{ affected_customer_days() }}
 ),
 {% endif %}
 
 purchases as (
-    select * from {{ ref('fct_orders') }}
-    where is_purchase
-    {% if is_incremental() %}
-        and customer_id in (select customer_id from affected_customers)
-    {% endif %}
+    select purchases.*
+    from {{ ref('fct_orders') }} as purchases
+    {% if is_incremental() %}semi join affected_customer_days using (customer_id, order_date){% endif %}
+    where purchases.is_purchase
 ),
 
 recomputed as (
@@ -45,7 +44,7 @@ final as (
     select * from recomputed
     {% if is_incremental() %}
     union all by name
-    {{ removed_rows('recomputed', 'select customer_id from affected_customers', ['customer_id'], ['customer_id', 'order_date']) }}
+    {{ removed_rows('recomputed', 'select customer_id, order_date from affected_customer_days', ['customer_id', 'order_date'], ['customer_id', 'order_date']) }}
     {% endif %}
 )
 
