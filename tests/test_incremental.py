@@ -5,7 +5,8 @@ delivery files); after every day a second warehouse is built from scratch on the
 zone and run date, and every published and audit table must match row for row. Each day brings
 a normal generated delivery plus the cases that break naive incremental logic: a re-delivered
 order line, an order whose account arrives a day late, an order dated after the run date, a
-stale re-delivery that must lose, a whole file delivered twice, and an account deleted later.
+stale re-delivery that must lose, an order moved to another account and day, a whole file
+delivered twice, and an account deleted later.
 """
 
 from __future__ import annotations
@@ -78,10 +79,17 @@ def _edge_cases(raw: Path, day: dt.date, n: int, landing: LandingZone) -> None:
              "industry": "制造业", "employee_count": 40, "province": "浙江省", "city": "杭州",
              "created_at": _at(day, 8), "updated_at": _at(day, 8), "is_deleted": False},
         ], name=f"day{n}_edge_accounts.parquet")
-        # a stale re-delivery of that order (older export) must lose to the current version
+        # a stale re-delivery of that order (older export) must lose to the current version;
+        # an old order corrected to another account and another day: both old and new
+        # (customer, day) pairs change
+        moved_id, moved_ts = _one(raw, """
+            select order_id, order_ts from read_parquet('{raw}/orders/orders/*.parquet')
+            where order_id like 'SO%' and lower(trim(status)) = 'completed' order by order_id limit 1""")
         landing.deliver("orders/orders", [
             {"order_id": "late_o1", "account_id": "late_a1", "order_ts": _at(day, 9), "status": "cancelled",
              "sales_channel": "online", "_ingested_at": _at(day - dt.timedelta(days=30), 10)},
+            {"order_id": moved_id, "account_id": account, "order_ts": moved_ts - dt.timedelta(days=3),
+             "status": "completed", "sales_channel": "offline", "_ingested_at": _at(day, 11)},
         ], name=f"day{n}_edge_orders.parquet")
     else:
         # a whole earlier file delivered again under a new name: every row a duplicate
