@@ -24,17 +24,18 @@
     {%- if not is_incremental() or not execute -%}
         true
     {%- else -%}
+        {#- a loaded file is known by its mtime and its row count (every row it held is kept) -#}
         {%- set loaded = run_query(
-            'select _source_file, max(_delivered_at) from ' ~ this ~ ' group by _source_file'
+            'select _source_file, max(_delivered_at), count(*) from ' ~ this ~ ' group by _source_file'
         ) -%}
         {%- set landed = run_query(
-            "select source_file, delivered_at from " ~ source('landing', 'delivery_files')
+            "select source_file, delivered_at, rows_delivered from " ~ source('landing', 'delivery_files')
             ~ " where source_table = '" ~ landing_table ~ "'"
         ) -%}
         {%- set landed_at = {} -%}
-        {%- for row in landed.rows -%}{%- do landed_at.update({row[0]: row[1]}) -%}{%- endfor -%}
+        {%- for row in landed.rows -%}{%- do landed_at.update({row[0]: [row[1], row[2]]}) -%}{%- endfor -%}
         {%- for row in loaded.rows -%}
-            {%- if row[0] not in landed_at or landed_at[row[0]] != row[1] -%}
+            {%- if row[0] not in landed_at or landed_at[row[0]] != [row[1], row[2]] -%}
                 {%- do exceptions.raise_compiler_error(
                     "Delivery error in table " ~ landing_table ~ ", file " ~ row[0] ~ ": it was loaded "
                     ~ "into " ~ this ~ " before and is now "

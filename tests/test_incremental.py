@@ -12,6 +12,7 @@ delivered twice, and an account deleted later.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 from conftest import LandingZone, query
 
 from crm_tags.bench import write_daily_delivery
-from crm_tags.build import DbtError, build, run_dbt
+from crm_tags.build import DbtError, build
 from crm_tags.generate import generate_landing_zone
 
 AS_OF = dt.date(2025, 6, 30)
@@ -118,7 +119,7 @@ def test_daily_incremental_refreshes_equal_full_rebuilds(tmp_path):
     generate_landing_zone(raw, 300, seed=11, as_of=AS_OF, dirty=0.03)
     landing = LandingZone(raw)
     incremental = tmp_path / "incremental.duckdb"
-    build(raw, incremental, AS_OF, target_path=tmp_path / "target_inc", quiet=True)
+    build(raw, incremental, AS_OF, target_path=tmp_path / "target_inc", quiet=True, unit_tests=False)
     loaded_day0 = query(incremental, "select count(*) from staging.base_orders__order_items")[0][0]
 
     day = AS_OF
@@ -126,9 +127,9 @@ def test_daily_incremental_refreshes_equal_full_rebuilds(tmp_path):
         delivered = write_daily_delivery(raw, day)
         day += dt.timedelta(days=1)
         _edge_cases(raw, day, n, landing)
-        build(raw, incremental, day, target_path=tmp_path / "target_inc", quiet=True)
+        build(raw, incremental, day, target_path=tmp_path / "target_inc", quiet=True, unit_tests=False)
         full = tmp_path / f"full_day{n}.duckdb"
-        build(raw, full, day, target_path=tmp_path / "target_full", quiet=True)
+        build(raw, full, day, target_path=tmp_path / "target_full", quiet=True, unit_tests=False)
         for table in COMPARED:
             assert _rows(incremental, table) == _rows(full, table), f"day {n}: {table}"
         if n == 1:  # the refresh loaded the new rows on top of what was there
@@ -157,11 +158,22 @@ def test_a_loaded_file_that_changes_or_vanishes_needs_a_full_refresh(tmp_path):
          "is_deleted": False},
     ], name="first.parquet")
     warehouse = tmp_path / "w.duckdb"
-    build(raw, warehouse, AS_OF, target_path=tmp_path / "target", quiet=True)
-    (raw / "crm/accounts/first.parquet").rename(raw / "crm/accounts/renamed.parquet")
+    build(raw, warehouse, AS_OF, target_path=tmp_path / "target", quiet=True, unit_tests=False)
+    first = raw / "crm/accounts/first.parquet"
+    # rewritten in place, other rows, the same mtime (a regenerated zone): still caught
+    mtime = first.stat().st_mtime
+    landing.deliver("crm/accounts", [
+        {"account_id": f"b{i}", "account_name": "Other", "customer_type": "B2B", "updated_at": _at(AS_OF, 8),
+         "is_deleted": False} for i in range(2)
+    ], name="first.parquet")
+    os.utime(first, (mtime, mtime))
+    with pytest.raises(DbtError, match=r"crm/accounts, file crm/accounts/first.parquet: it was loaded .* changed in"):
+        build(raw, warehouse, AS_OF, target_path=tmp_path / "target", quiet=True, unit_tests=False)
+    first.rename(raw / "crm/accounts/renamed.parquet")
     with pytest.raises(DbtError, match=r"crm/accounts, file crm/accounts/first.parquet: it was loaded"):
-        build(raw, warehouse, AS_OF, target_path=tmp_path / "target", quiet=True)
+        build(raw, warehouse, AS_OF, target_path=tmp_path / "target", quiet=True, unit_tests=False)
     # --full-refresh rebuilds from the files as they are now
-    run_dbt(["build", "--full-refresh"], raw, warehouse, AS_OF, target_path=tmp_path / "target", quiet=True)
-    assert query(warehouse, "select _source_file from staging.base_crm__accounts") == [
-        ("crm/accounts/renamed.parquet",)]
+    build(raw, warehouse, AS_OF, target_path=tmp_path / "target", quiet=True, unit_tests=False,
+          full_refresh=True)
+    assert query(warehouse, "select _source_file, count(*) from staging.base_crm__accounts group by all") == [
+        ("crm/accounts/renamed.parquet", 2)]

@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     try:
-        gate_passed = _build_validate_publish(args.raw_dir, args.warehouse, args.as_of)
+        # a freshly generated landing zone replaces the old one: rebuild rather than refresh
+        gate_passed = _build_validate_publish(args.raw_dir, args.warehouse, args.as_of,
+                                              full_refresh="generate" in timings)
     except DbtError as error:
         print(error, file=sys.stderr)
         return 1
@@ -58,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
     return 0 if gate_passed else 1
 
 
-def _build_validate_publish(raw_dir: Path, warehouse: Path, as_of: str) -> bool:
+def _build_validate_publish(raw_dir: Path, warehouse: Path, as_of: str,
+                            full_refresh: bool = False) -> bool:
     """Build into a candidate file, run the quality gate, publish only if it passes."""
     from crm_tags.quality.gate import build_and_publish
 
-    result = build_and_publish(raw_dir, warehouse, as_of)
+    result = build_and_publish(raw_dir, warehouse, as_of, full_refresh=full_refresh)
     print(result.report())
     return bool(result.passed)
 
