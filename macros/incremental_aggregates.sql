@@ -51,24 +51,26 @@
 
 
 {#
+    The orders staging re-evaluated since the watermark, itself or through one of its lines:
+    what fct_orders rewrites, and what the daily aggregates recompute from.
+#}
+{% macro changed_orders() -%}
+    select order_id from {{ ref('stg_orders__orders') }}
+    where _evaluated_at > {{ watermark() }} and order_id is not null
+    union
+    select order_id from {{ ref('stg_orders__order_items') }}
+    where _evaluated_at > {{ watermark() }} and order_id is not null
+{%- endmacro %}
+
+
+{#
     The (customer, day) pairs whose order-derived rows must be recomputed: the customer and
-    order day of every version of each order staging re-evaluated since the watermark, itself
-    or through one of its lines (a re-delivered order can move to another account or day;
-    its old pair must be recomputed too).
+    order day of every version of each changed order (a re-delivered order can move to
+    another account or day; its old pair must be recomputed too).
 #}
 {% macro affected_customer_days() -%}
-    with
-
-    changed_orders as (
-        select order_id from {{ ref('stg_orders__orders') }}
-        where _evaluated_at > {{ watermark() }}
-        union
-        select order_id from {{ ref('stg_orders__order_items') }}
-        where _evaluated_at > {{ watermark() }}
-    )
-
     select distinct account_id as customer_id, cast(order_ts as date) as order_date
     from {{ ref('base_orders__orders') }}
-    semi join changed_orders using (order_id)
+    semi join ({{ changed_orders() }}) as changed_orders using (order_id)
     where account_id is not null and order_ts is not null
 {%- endmacro %}

@@ -14,11 +14,7 @@ with
 
 {% if is_incremental() %}
 changed_orders as (
-    select order_id from {{ ref('stg_orders__orders') }}
-    where _evaluated_at > {{ watermark() }} and order_id is not null
-    union
-    select order_id from {{ ref('stg_orders__order_items') }}
-    where _evaluated_at > {{ watermark() }} and order_id is not null
+    {{ changed_orders() }}
 ),
 {% endif %}
 
