@@ -90,14 +90,10 @@ class Warehouse(ConfigurableResource):
         return {(schema, name) for schema, name in rows}
 
     def publish(self) -> Path:
-        """Rename the audited candidate over the published file: readers see the old file or
-        the new one, never a mix (the rename is atomic; open connections keep the old file)."""
-        from crm_tags.quality.publish import checkpoint
+        """Rename the audited candidate over the published file (crm_tags.quality.publish)."""
+        from crm_tags.quality.publish import publish
 
-        checkpoint(self.candidate)
-        if Path(f"{self.published}.wal").exists():
-            checkpoint(self.published)  # a crashed writer's log must not replay onto the new file
-        os.replace(self.candidate, self.published)
+        publish(self.candidate, self.published)
         return self.published
 
 

@@ -147,7 +147,6 @@ def gate_and_publish(
     try:
         with duckdb.connect(str(candidate)) as con:
             record_run(con, run_id, now)
-            con.execute("checkpoint")  # everything in the main file: no WAL travels
         publish(candidate, warehouse)
     except (PublishError, duckdb.Error) as error:
         return PublishResult(False, warehouse, _keep_rejected(candidate, warehouse), gate,
@@ -156,16 +155,16 @@ def gate_and_publish(
 
 
 def publish(candidate: Path, warehouse: Path) -> None:
-    """Atomically replace `warehouse` by `candidate` (same directory, so one rename)."""
-    wal = warehouse.with_name(warehouse.name + ".wal")
-    if wal.exists():
-        # A WAL belongs to the old file: a writer is still at work (refuse) or crashed (fold
-        # its WAL into the old file now, so it is never replayed onto the new one).
-        try:
-            duckdb.connect(str(warehouse)).close()
-        except duckdb.Error as error:
-            raise PublishError(f"{warehouse} is open for writing by another process: {error}") \
-                from error
+    """Atomically replace `warehouse` by `candidate` (same directory, so one rename): readers
+    see the old file or the new one, never a mix; open connections keep the old file."""
+    checkpoint(candidate)  # the file alone must hold every table: no WAL travels
+    try:
+        # A WAL beside the old file: a writer is still at work (refuse) or crashed (fold its
+        # WAL into the old file now, so it is never replayed onto the new one).
+        checkpoint(warehouse)
+    except duckdb.Error as error:
+        raise PublishError(f"{warehouse} is open for writing by another process: {error}") \
+            from error
     os.replace(candidate, warehouse)
 
 
