@@ -1253,27 +1253,32 @@ def _set_null(col: str) -> Modifier:
     return apply
 
 
+def _set_split(col: str, make: Callable[[np.random.Generator, int], pa.Array],
+               col2: str | None = None,
+               make2: Callable[[np.random.Generator, int], pa.Array] | None = None) -> Modifier:
+    """Dirty values from `make` in `col`; with a second column, half of the rows get theirs
+    from `make2` in `col2` instead."""
+    def apply(t: pa.Table, idx: np.ndarray, rng: np.random.Generator) -> tuple[pa.Table, int]:
+        a, b = _halves(idx) if col2 else (idx, idx[:0])
+        t = _set(t, col, a, make(rng, len(a)))
+        if col2 and make2 and len(b):
+            t = _set(t, col2, b, make2(rng, len(b)))
+        return t, len(idx)
+    return apply
+
+
 def _set_unknown_id(col: str, prefix: str, col2: str | None = None,
                     prefix2: str | None = None) -> Modifier:
     """Unknown foreign keys; with a second column, half of the rows get it there instead."""
-    def apply(t: pa.Table, idx: np.ndarray, rng: np.random.Generator) -> tuple[pa.Table, int]:
-        a, b = _halves(idx) if col2 else (idx, idx[:0])
-        t = _set(t, col, a, unknown_ids(rng, prefix, len(a)))
-        if col2 and prefix2 and len(b):
-            t = _set(t, col2, b, unknown_ids(rng, prefix2, len(b)))
-        return t, len(idx)
-    return apply
+    return _set_split(col, lambda rng, n: unknown_ids(rng, prefix, n),
+                      col2, (lambda rng, n: unknown_ids(rng, prefix2, n)) if prefix2 else None)
 
 
 def _set_unknown_enum(col: str, pool: str, col2: str | None = None,
                       pool2: str | None = None) -> Modifier:
-    def apply(t: pa.Table, idx: np.ndarray, rng: np.random.Generator) -> tuple[pa.Table, int]:
-        a, b = _halves(idx) if col2 else (idx, idx[:0])
-        t = _set(t, col, a, _unknown(rng, pool, len(a)))
-        if col2 and pool2 and len(b):
-            t = _set(t, col2, b, _unknown(rng, pool2, len(b)))
-        return t, len(idx)
-    return apply
+    """Values outside the enum; with a second column, half of the rows get it there instead."""
+    return _set_split(col, lambda rng, n: _unknown(rng, pool, n),
+                      col2, (lambda rng, n: _unknown(rng, pool2, n)) if pool2 else None)
 
 
 def _set_future(ctx: Ctx, col: str, clear: str | None = None) -> Modifier:
