@@ -33,7 +33,8 @@
 {#
     raw_landing.delivery_files: one row per delivery file of every table, read from the Parquet
     footers and the file system only (no data scan): its path relative to $CRM_RAW_DIR (the
-    identity the incremental base models load files by), mtime, size and row count.
+    identity the incremental base models load files by), mtime, size and row count. A table,
+    read once per invocation: every base model and the audit models look it up.
 #}
 {% macro _register_delivery_files(delivery_files, raw_dir_prefix) %}
     {% do run_query('create schema if not exists raw_landing') %}
@@ -41,7 +42,7 @@
         ~ "cast(null as timestamp) as delivered_at, cast(null as bigint) as file_bytes, "
         ~ "cast(null as bigint) as rows_delivered where false" %}
     {% if delivery_files | length == 0 %}
-        {% do run_query('create or replace view raw_landing.delivery_files as ' ~ empty) %}
+        {% do run_query('create or replace table raw_landing.delivery_files as ' ~ empty) %}
         {{ return('') }}
     {% endif %}
     {% set paths = [] %}
@@ -52,7 +53,7 @@
     {% endfor %}
     {% set path_list = '[' ~ paths | join(', ') ~ ']' %}
     {% do run_query(
-        'create or replace view raw_landing.delivery_files as select files.source_table, '
+        'create or replace table raw_landing.delivery_files as select files.source_table, '
         ~ 'substr(files.path, ' ~ (raw_dir_prefix | length + 1) ~ ') as source_file, '
         ~ 'cast(blob.last_modified as timestamp) as delivered_at, blob.size as file_bytes, '
         ~ 'meta.num_rows as rows_delivered '
