@@ -39,7 +39,7 @@ import duckdb
 import psutil
 
 from crm_tags import PROJECT_DIR
-from crm_tags.build import build, run_dbt
+from crm_tags.build import build
 from crm_tags.contract import landing_tables
 
 REFERENCE_SQL = Path(__file__).with_name("bench_reference.sql")
@@ -427,14 +427,8 @@ def run_build(name: str, raw_dir: Path, warehouse: Path, as_of: str, target_path
     shutil.rmtree(target_path, ignore_errors=True)
     with measure(step):
         try:
-            if project_dir is None:
-                output = build(raw_dir, warehouse, as_of, target_path=target_path, quiet=True,
-                               unit_tests=unit_tests)
-            else:  # a copy of the project with a change under trial; profiles.yml stays ours
-                args = ["build", "--project-dir", str(project_dir)]
-                if not unit_tests:
-                    args += ["--exclude-resource-type", "unit_test"]
-                output = run_dbt(args, raw_dir, warehouse, as_of, target_path=target_path, quiet=True)
+            output = build(raw_dir, warehouse, as_of, target_path=target_path, quiet=True,
+                           unit_tests=unit_tests, project_dir=project_dir)
         except Exception as error:  # noqa: BLE001 - DbtError or a crash: report it, go on
             step.status = "failed"
             output = str(error)

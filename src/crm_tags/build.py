@@ -72,14 +72,18 @@ def build(
     quiet: bool = False,
     full_refresh: bool = False,
     unit_tests: bool = True,
+    project_dir: Path | None = None,
 ) -> str:
     """`dbt build` (seeds, models, data and unit tests) for one run date. The base models are
     incremental (they load only new delivery files); full_refresh rebuilds them from scratch.
     unit_tests=False leaves out dbt unit tests: they test the SQL, not the data, so a
-    production refresh leaves them to CI (as dbt recommends)."""
+    production refresh leaves them to CI (as dbt recommends). project_dir: another copy of the
+    dbt project (a change under trial), built with this repository's profiles.yml."""
     args = ["build"] + (["--select", select] if select else []) + (["--full-refresh"] if full_refresh else [])
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
+    if project_dir is not None:
+        args += ["--project-dir", str(project_dir)]
     return run_dbt(args, raw_dir, warehouse, as_of, target_path, quiet)
 
 
