@@ -61,6 +61,8 @@
 
 {% macro rank_versions(relation, key_columns, order_by=none) -%}
     {%- set keys = key_columns | join(', ') -%}
+    {%- set keys_not_null = [] -%}
+    {%- for k in key_columns -%}{%- do keys_not_null.append(k ~ ' is not null') -%}{%- endfor -%}
 versions as (
     select *, {{ run_started_at_timestamp() }} as _loaded_at from {{ relation }}
     {% if is_incremental() %}
@@ -72,14 +74,28 @@ versions as (
     {% endif %}
 ),
 
+keys_with_versions as (
+    -- keys delivered more than once: only their rows need ranking (a window over every row
+    -- sorts the whole table, and most keys have a single version)
+    select {{ keys }} from versions
+    where {{ keys_not_null | join(' and ') }}
+    group by {{ keys }}
+    having count(*) > 1
+),
+
 ranked as (
+    -- a single version, or a null key part (matches nothing): current
+    select versions.*, true as _is_current
+    from versions
+    anti join keys_with_versions using ({{ keys }})
+    union all by name
     select
         *,
-        {% for k in key_columns %}{{ k }} is null or {% endfor %}row_number() over (
+        row_number() over (
             partition by {{ keys }}
             order by {% if order_by %}{{ order_by }}, {% endif %}_delivered_at desc nulls last, _source_file desc, _source_row_number desc
         ) = 1 as _is_current,
-    from versions
+    from (select versions.* from versions semi join keys_with_versions using ({{ keys }}))
 )
 
 select * from ranked
