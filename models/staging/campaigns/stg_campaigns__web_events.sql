@@ -1,13 +1,11 @@
 -- One row per event_id. The category text is mapped to a code in fct_web_events (a mapping
 -- change then applies to every event without re-evaluating staging).
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['event_id'], on_schema_change='fail') }}
+-- A view: no parent, so judging every event at each read costs less than writing a second copy.
+{{ config(materialized='view') }}
 with
 
 latest as (
-    {{ current_versions_to_evaluate(
-        'base_campaigns__web_events', ['event_id'],
-        dated=['event_ts'],
-    ) }}
+    select * exclude (_is_current) from {{ ref('base_campaigns__web_events') }} where _is_current
 ),
 
 final as (
