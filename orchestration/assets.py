@@ -33,8 +33,8 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from crm_tags.catalog import Cadences, DbtGraph, read_catalog
 from orchestration import project
-from orchestration.catalog import Cadences, DbtGraph, read_catalog
 from orchestration.freshness import freshness_policy
 from orchestration.quality_checks import record_published_run
 from orchestration.resources import WAREHOUSE_POOL, Warehouse, run_dates

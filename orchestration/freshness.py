@@ -35,8 +35,8 @@ from dagster import (
     sensor,
 )
 
+from crm_tags.catalog import CADENCE_PERIOD
 from orchestration import resources
-from orchestration.catalog import CADENCE_PERIOD
 
 # A run that is due but still going shows WARN for this long before the policy FAILs.
 GRACE = dt.timedelta(hours=6)

@@ -21,8 +21,8 @@ from dagster import (
     schedule,
 )
 
+from crm_tags.catalog import CADENCES as CADENCE_NAMES
 from orchestration.assets import CADENCES, CANDIDATE_KEY, PUBLISHED_KEY, asset_key_of, crm_dbt
-from orchestration.catalog import CADENCES as CADENCE_NAMES
 from orchestration.resources import TIMEZONE, zone
 
 if TYPE_CHECKING:

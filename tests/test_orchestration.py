@@ -221,7 +221,7 @@ def test_every_computed_tag_is_scheduled_once_by_its_own_cadence(orch):
 
 
 def test_a_catalog_change_moves_the_tag_without_python(orch, tmp_path):
-    from orchestration.catalog import Cadences, read_catalog
+    from crm_tags.catalog import Cadences, read_catalog
 
     lines = (PROJECT_DIR / "seeds" / "tag_definitions.csv").read_text(encoding="utf-8").splitlines()
     edited = [
