@@ -10,6 +10,7 @@ No assertion here is about time: the benchmark itself is `crm-tags bench`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from pathlib import Path
@@ -27,6 +28,7 @@ from crm_tags.bench import (
     link_tree,
     reference_tags,
     render_reference_sql,
+    run_daily_job,
     write_daily_delivery,
 )
 from crm_tags.build import run_dbt
@@ -91,6 +93,26 @@ def test_daily_refresh_matches_reference(zone, tmp_path):
     assert query(warehouse, "select distinct as_of_date from marts.customer_tags") == [
         (dt.date(2025, 7, 1),)]
     assert build_tags(warehouse) == reference_tags(day2, NEXT_DAY)
+
+
+def test_daily_job_rebuilds_the_daily_tags_on_a_copy(zone, tmp_path):
+    day2 = tmp_path / "raw_next_day"
+    link_tree(zone["raw"], day2)
+    write_daily_delivery(day2, AS_OF)
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(zone["warehouse"], warehouse)
+    before = warehouse.stat().st_mtime_ns
+    step = run_daily_job(day2, warehouse, NEXT_DAY, tmp_path, zone["root"] / "target" / "manifest.json")
+    assert step.status == "ok", step.detail.get("error")
+    run_results = json.loads((tmp_path / "target_daily_job" / "run_results.json").read_text())
+    built = {r["unique_id"].split(".")[-1] for r in run_results["results"]
+             if r["unique_id"].startswith("model.")}
+    # daily tags and the marts; weekly (satisfaction) and monthly (ltv) tags are not rebuilt
+    assert {"tag_recency", "tag_purchase_intent", "customer_tags", "reconciliation"} <= built
+    assert not {"tag_ltv", "tag_satisfaction", "tag_profit_contribution"} & built
+    # it ran on a copy, now removed; the warehouse it copied is untouched
+    assert not (tmp_path / "warehouse_daily_job.duckdb").exists()
+    assert warehouse.stat().st_mtime_ns == before
 
 
 def test_reference_on_an_empty_landing_zone(tmp_path):
