@@ -138,13 +138,16 @@
     {% for c in columns %}
         {% do select_list.append('cast(raw."' ~ c.name ~ '" as ' ~ c.type ~ ') as "' ~ c.name ~ '"') %}
     {% endfor %}
+    {# the lineage of a file is computed once per file and joined, not once per row #}
     {% do run_query(
         'create or replace view ' ~ relation ~ ' as select ' ~ select_list | join(', ')
-        ~ ', substr(raw.filename, ' ~ (raw_dir_prefix | length + 1) ~ ') as _source_file'
+        ~ ', delivery.source_file as _source_file'
         ~ ', raw.file_row_number as _source_row_number'
-        ~ ', cast(delivery.last_modified as timestamp) as _delivered_at'
+        ~ ', delivery.delivered_at as _delivered_at'
         ~ ' from read_parquet(' ~ file_list_sql ~ ', union_by_name = true, filename = true, file_row_number = true) as raw'
-        ~ ' left join read_blob(' ~ file_list_sql ~ ') as delivery on delivery.filename = raw.filename'
+        ~ ' left join (select filename, substr(filename, ' ~ (raw_dir_prefix | length + 1) ~ ') as source_file'
+        ~ ', cast(last_modified as timestamp) as delivered_at from read_blob(' ~ file_list_sql ~ ')) as delivery'
+        ~ ' on delivery.filename = raw.filename'
     ) %}
     {{ return(files) }}
 {% endmacro %}

@@ -76,10 +76,12 @@ versions as (
 
 keys_with_versions as (
     -- keys delivered more than once: only their rows need ranking (a window over every row
-    -- sorts the whole table, and most keys have a single version)
-    select {{ keys }} from versions
+    -- sorts the whole table, and most keys have a single version). Grouped by a 64-bit hash
+    -- of the key, which costs a fraction of grouping the key strings; keys that share a hash
+    -- only go through the window together, and it partitions by the key itself.
+    select hash({{ keys }}) as _key_hash from versions
     where {{ keys_not_null | join(' and ') }}
-    group by {{ keys }}
+    group by _key_hash
     having count(*) > 1
 ),
 
@@ -87,7 +89,8 @@ ranked as (
     -- a single version, or a null key part (matches nothing): current
     select versions.*, true as _is_current
     from versions
-    anti join keys_with_versions using ({{ keys }})
+    where not ({{ keys_not_null | join(' and ') }})
+        or hash({{ keys }}) not in (select _key_hash from keys_with_versions)
     union all by name
     select
         *,
@@ -95,7 +98,9 @@ ranked as (
             partition by {{ keys }}
             order by {% if order_by %}{{ order_by }}, {% endif %}_delivered_at desc nulls last, _source_file desc, _source_row_number desc
         ) = 1 as _is_current,
-    from (select versions.* from versions semi join keys_with_versions using ({{ keys }}))
+    from versions
+    where {{ keys_not_null | join(' and ') }}
+        and hash({{ keys }}) in (select _key_hash from keys_with_versions)
 )
 
 select * from ranked
