@@ -6,6 +6,7 @@ YAML), with one customer per situation; run date 2025-06-30.
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -303,6 +304,18 @@ def test_same_data_same_date_gives_identical_tables(warehouse, tmp_path):
         first_rows = query(warehouse, f"select * from {table}")
         second_rows = query(second, f"select * from {table}")
         assert first_rows == second_rows, table  # same rows in the same order
+
+
+def test_views_work_in_a_copy_under_another_name(warehouse, tmp_path):
+    # publish renames the candidate file over the warehouse, and BI tools open it under any
+    # name: a view that names the database it was built in would break (DuckDB 1.4 keeps the
+    # catalog in a view's SQL), so every view must resolve in a copy of the file.
+    copy = tmp_path / "published_elsewhere.duckdb"
+    shutil.copyfile(warehouse, copy)
+    views = query(copy, "select schema_name, view_name from duckdb_views() where not internal")
+    assert len(views) > 10
+    for schema, view in views:
+        query(copy, f'select count(*) from "{schema}"."{view}"')
 
 
 def test_empty_landing_zone_builds(tmp_path):
