@@ -14,10 +14,16 @@
     Rows with a null key part cannot be matched to anything: each is its own current version
     (staging rejects it).
 
-    Usage, in a base model:
+    A base model whose verdict is stored (macros/stored_verdicts.sql) also passes
+    `reevaluate`: the keys whose verdict can have changed without a new version are re-ranked
+    and re-judged too.
+
+    Usage, in a base model (the macro ends with the CTE `ranked`, every version of the keys
+    this run touches):
         source as (select * from {{ source('crm', 'accounts') }} where {{ not_yet_loaded('crm/accounts') }}),
         cleaned as (...),
         {{ rank_versions('cleaned', ['account_id'], 'updated_at desc nulls last') }}
+        select * from ranked
 #}
 
 {% macro not_yet_loaded(landing_table) -%}
@@ -59,18 +65,30 @@
 {%- endmacro %}
 
 
-{% macro rank_versions(relation, key_columns, order_by=none) -%}
+{% macro rank_versions(relation, key_columns, order_by=none, reevaluate=none) -%}
     {%- set keys = key_columns | join(', ') -%}
     {%- set keys_not_null = [] -%}
     {%- for k in key_columns -%}{%- do keys_not_null.append(k ~ ' is not null') -%}{%- endfor -%}
+    {%- if reevaluate is not none -%}{%- for p in reevaluate.get('parents', []) -%}{%- do ref(p.model) -%}{%- endfor -%}{%- endif -%}
+{% if is_incremental() %}
+touched_keys as (
+    -- keys with a new version in this run's files
+    select {{ keys }} from {{ relation }}
+    {%- if reevaluate is not none %}
+    union
+    -- keys whose stored verdict can have changed without a new version
+    {{ keys_to_reevaluate(key_columns, reevaluate.get('parents', []), reevaluate.get('dated', [])) }}
+    {%- endif %}
+),
+{% endif %}
 versions as (
     select *, {{ run_started_at_timestamp() }} as _loaded_at from {{ relation }}
     {% if is_incremental() %}
     union all by name
     -- the versions already loaded for the keys this run touches, to be re-ranked with the new ones
-    select loaded.* exclude (_is_current)
+    select loaded.* exclude (_is_current{% if reevaluate is not none %}, {{ stored_verdict_columns() | join(', ') }}{% endif %})
     from {{ this }} as loaded
-    semi join {{ relation }} as touched using ({{ keys }})
+    semi join touched_keys using ({{ keys }})
     {% endif %}
 ),
 
@@ -102,8 +120,6 @@ ranked as (
     where {{ keys_not_null | join(' and ') }}
         and hash({{ keys }}) in (select _key_hash from keys_with_versions)
 )
-
-select * from ranked
 {%- endmacro %}
 
 

@@ -1,13 +1,10 @@
 -- The marketing platform's conversion feed. Kept only to say which campaign an order is
 -- attributed to: no tag may read revenue, frequency or profit from it.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['order_id', 'campaign_id'], on_schema_change='fail') }}
+-- A view: the verdict needs only the row and the run date, so it is judged at each read.
 with
 
 latest as (
-    {{ current_versions_to_evaluate(
-        'base_campaigns__attributed_orders', ['order_id', 'campaign_id'],
-        dated=['conversion_ts'],
-    ) }}
+    select * exclude (_is_current) from {{ ref('base_campaigns__attributed_orders') }} where _is_current
 ),
 
 final as (

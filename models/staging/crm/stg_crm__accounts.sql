@@ -1,12 +1,11 @@
 -- One row per account_id (latest updated_at wins), typed and normalised, with the reason a row
 -- is rejected (null = kept). Deleted accounts are kept here; marts drop them.
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['account_id'], on_schema_change='fail') }}
+-- A view: the verdict needs only the row, so it is judged at each read (children that check
+-- their account see a change through base_crm__accounts._loaded_at).
 with
 
 latest as (
-    {{ current_versions_to_evaluate(
-        'base_crm__accounts', ['account_id'],
-    ) }}
+    select * exclude (_is_current) from {{ ref('base_crm__accounts') }} where _is_current
 ),
 
 final as (

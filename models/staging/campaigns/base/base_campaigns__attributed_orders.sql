@@ -23,3 +23,5 @@ cleaned as (
 ),
 
 {{ rank_versions('cleaned', ['order_id', 'campaign_id'], 'conversion_ts desc nulls last') }}
+
+select * from ranked

@@ -24,3 +24,5 @@ cleaned as (
 ),
 
 {{ rank_versions('cleaned', ['campaign_id']) }}
+
+select * from ranked

@@ -24,3 +24,5 @@ cleaned as (
 ),
 
 {{ rank_versions('cleaned', ['event_id']) }}
+
+select * from ranked

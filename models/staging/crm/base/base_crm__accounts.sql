@@ -29,3 +29,5 @@ cleaned as (
 ),
 
 {{ rank_versions('cleaned', ['account_id'], 'updated_at desc nulls last') }}
+
+select * from ranked

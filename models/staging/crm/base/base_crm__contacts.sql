@@ -1,5 +1,7 @@
 -- Every version of crm/contacts ever loaded; _is_current marks the one that wins for its key
--- (macros/versions.sql). Incremental: a run loads only new delivery files.
+-- (macros/versions.sql), and the current version carries its verdict (macros/stored_verdicts.sql).
+-- Incremental: a run loads only new delivery files and re-judges what can have changed.
+-- A contact must belong to a kept account.
 {{ config(unique_key=['contact_id']) }}
 
 with
@@ -31,4 +33,25 @@ cleaned as (
     from source
 ),
 
-{{ rank_versions('cleaned', ['contact_id'], 'updated_at desc nulls last') }}
+accounts as (
+    select account_id from {{ ref('stg_crm__accounts') }} where rejection_reason is null
+),
+
+{{ rank_versions('cleaned', ['contact_id'], 'updated_at desc nulls last', reevaluate={
+    'parents': [{'model': 'base_crm__accounts', 'key': 'account_id', 'column': 'account_id', 'changed_at': '_loaded_at'}],
+}) }},
+
+final as (
+    select
+        ranked.*,
+        case
+            when not ranked._is_current then null
+            when ranked.contact_id is null then 'missing contact_id'
+            when ranked.account_id is null then 'missing account_id'
+            when accounts.account_id is null then 'unknown account_id'
+        end as rejection_reason,
+    from ranked
+    left join accounts on ranked.account_id = accounts.account_id
+)
+
+select *, {{ evaluation_stamp() }} from final

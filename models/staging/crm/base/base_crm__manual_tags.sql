@@ -27,3 +27,5 @@ cleaned as (
 ),
 
 {{ rank_versions('cleaned', ['action_key'], 'operated_at desc nulls last') }}
+
+select * from ranked
