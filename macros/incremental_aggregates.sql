@@ -9,9 +9,22 @@
     its account deleted, ...) comes as a tombstone (_is_removed) and the merge deletes it.
 #}
 
-{# The newest _evaluated_at of this model: what changed after it is this run's work. #}
+{#
+    The newest _evaluated_at of this model: what changed after it is this run's work. Read
+    when the model is compiled and written as a literal, so `_evaluated_at > watermark` skips
+    the row groups written before it (DuckDB's zone maps) instead of scanning every row.
+#}
 {% macro watermark() -%}
-    (select coalesce(max(_evaluated_at), '-infinity'::timestamp) from {{ this }})
+    {{ return(newest_timestamp(this, '_evaluated_at')) }}
+{%- endmacro %}
+
+
+{# max(column) of a relation as a TIMESTAMP literal ('-infinity' when empty), read at compile time. #}
+{% macro newest_timestamp(relation, column) -%}
+    {%- if not execute -%}{{ return("'-infinity'::timestamp") }}{%- endif -%}
+    {%- set newest = run_query('select max(' ~ column ~ ') from ' ~ relation).columns[0].values()[0] -%}
+    {%- if newest is none -%}{{ return("'-infinity'::timestamp") }}{%- endif -%}
+    {{ return("cast('" ~ newest ~ "' as timestamp)") }}
 {%- endmacro %}
 
 
@@ -32,13 +45,21 @@
 {#
     Tombstones: rows of this model in the recomputed scope (`scope`: a relation or subquery with
     the `scope_columns`) that the recomputation (`recomputed`, keyed by `key_columns`) no
-    longer produces.
+    longer produces. When the scope is a set of keys, every scope key the recomputation lacks
+    is a tombstone (the merge deletes it where it exists), without reading this model; a wider
+    scope (a customer-day) reads the model's rows in it.
 #}
 {% macro removed_rows(recomputed, scope, scope_columns, key_columns) -%}
+    {%- if scope_columns == key_columns -%}
+    select scope.{{ key_columns | join(', scope.') }}, true as _is_removed
+    from ({{ scope }}) as scope
+    anti join {{ recomputed }} using ({{ key_columns | join(', ') }})
+    {%- else -%}
     select existing.{{ key_columns | join(', existing.') }}, true as _is_removed
     from {{ this }} as existing
     semi join ({{ scope }}) as scope using ({{ scope_columns | join(', ') }})
     anti join {{ recomputed }} using ({{ key_columns | join(', ') }})
+    {%- endif %}
 {%- endmacro %}
 
 
@@ -47,6 +68,13 @@
     select hash(string_agg(category_text || '=' || category_code, ';' order by category_text, category_code))
         as version
     from {{ ref('category_mapping') }}
+{%- endmacro %}
+
+
+{# The same fingerprint as a literal, read at compile time. #}
+{% macro current_category_mapping_version() -%}
+    {%- if not execute -%}{{ return('0') }}{%- endif -%}
+    {{ return(run_query(category_mapping_version()).columns[0].values()[0] ~ '::ubigint') }}
 {%- endmacro %}
 
 

@@ -41,7 +41,7 @@
 {% macro keys_to_reevaluate(key_columns, parents=[], dated=[]) -%}
     {%- set keys_not_null = [] -%}
     {%- for k in key_columns -%}{%- do keys_not_null.append(k ~ ' is not null') -%}{%- endfor -%}
-    {%- set evaluated_at = "(select coalesce(max(_evaluated_at), '-infinity'::timestamp) from " ~ this ~ ")" -%}
+    {%- set evaluated_at = newest_timestamp(this, '_evaluated_at') -%}
     {%- set previous_as_of = "(select coalesce(arg_max(_as_of_date, _evaluated_at), " ~ as_of_date() ~ ") from " ~ this ~ ")" -%}
     select {{ key_columns | join(', ') }}
     from {{ this }}

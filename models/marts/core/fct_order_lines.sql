@@ -10,6 +10,7 @@
     merge_clauses=merge_with_tombstones(),
     on_schema_change='fail',
 ) }}
+{% if is_incremental() %}{% set since = watermark() %}{% endif %}
 with
 
 mapping_version as (
@@ -17,20 +18,36 @@ mapping_version as (
 ),
 
 {% if is_incremental() %}
-changed_lines as (
-    select order_id, line_no from {{ ref('stg_orders__order_items') }}
-    where _evaluated_at > {{ watermark() }} and order_id is not null and line_no is not null
-    union
+remapped_lines as (
+    -- lines mapped with another category mapping than the current one (the version as a
+    -- literal, so zone maps skip every row group of the current mapping)
     select order_id, line_no from {{ this }}
-    where _category_mapping_version <> (select version from mapping_version)
+    where _category_mapping_version <> {{ current_category_mapping_version() }}
+),
+
+changed_lines as (
+    -- staging re-judged them since (a line is re-judged when it, its order or its product
+    -- changes), or they need re-mapping
+    select order_id, line_no from {{ ref('stg_orders__order_items') }}
+    where _evaluated_at > {{ since }} and order_id is not null and line_no is not null
+    union
+    select order_id, line_no from remapped_lines
 ),
 {% endif %}
 
 order_items as (
     select order_items.*
     from {{ ref('stg_orders__order_items') }} as order_items
-    {% if is_incremental() %}semi join changed_lines using (order_id, line_no){% endif %}
     where order_items.rejection_reason is null
+    {% if is_incremental() %}
+        -- read by the watermark (zone maps skip older row groups), not by a join over every line
+        and order_items._evaluated_at > {{ since }}
+    union all
+    select order_items.*
+    from {{ ref('stg_orders__order_items') }} as order_items
+    semi join remapped_lines using (order_id, line_no)
+    where order_items.rejection_reason is null and order_items._evaluated_at <= {{ since }}
+    {% endif %}
 ),
 
 orders as (
