@@ -342,6 +342,27 @@ def test_missing_required_column_fails_naming_table_file_and_column(tmp_path, la
     assert query(warehouse, "select * from marts.customer_profile") == before
 
 
+def test_text_column_whose_values_all_cast_is_accepted(tmp_path, landing):
+    # a delivery may type a number as text: it is accepted when every value casts
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    landing.deliver("crm/accounts", [{"account_id": "a1", "customer_type": "B2B", "updated_at": ts(AS_OF, 1)}])
+    landing.deliver("orders/orders", [{"order_id": "o1", "account_id": "a1", "order_ts": ts(AS_OF, 3),
+                                       "status": "paid", "sales_channel": "online",
+                                       "_ingested_at": ts(AS_OF, 3)}])
+    items = landing.deliver("orders/order_items", [{"order_id": "o1", "line_no": 1}], name="items.parquet")
+    table = pq.read_table(items)
+    for name, value in [("quantity", "3"), ("product_id", "p1"), ("unit_price", "10.50"),
+                        ("unit_cost", "4"), ("discount_amount", "0")]:
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array([value], pa.string()))
+    pq.write_table(table, items)
+    landing.deliver("orders/products", [{"product_id": "p1", "category": "software", "list_price": 10}])
+    warehouse = build_warehouse(landing.root, tmp_path / "wh.duckdb", AS_OF, tmp_path)
+    assert query(warehouse, "select quantity, unit_price, net_sales from core.fct_order_lines") == [
+        (3, Decimal("10.50"), Decimal("31.50"))]
+
+
 def test_uncastable_column_fails_naming_table_file_and_column(tmp_path, landing):
     import pyarrow as pa
     import pyarrow.parquet as pq
