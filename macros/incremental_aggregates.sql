@@ -83,11 +83,12 @@
     what fct_orders rewrites, and what the daily aggregates recompute from.
 #}
 {% macro changed_orders() -%}
+    {%- set since = watermark() -%}
     select order_id from {{ ref('stg_orders__orders') }}
-    where _evaluated_at > {{ watermark() }} and order_id is not null
+    where _evaluated_at > {{ since }} and order_id is not null
     union
     select order_id from {{ ref('stg_orders__order_items') }}
-    where _evaluated_at > {{ watermark() }} and order_id is not null
+    where _evaluated_at > {{ since }} and order_id is not null
 {%- endmacro %}
 
 
