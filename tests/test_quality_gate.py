@@ -156,7 +156,8 @@ def test_corrupted_marts_fail_and_the_last_good_marts_stay(published):
     with duckdb.connect(str(candidate)) as con:
         victim = con.execute("select min(customer_id) from marts.customer_tags "
                              "where tag_code = 'industry'").fetchone()[0]
-        con.execute("update marts.customer_tags set tag_value = 'gaming' "
+        # marts.customer_tags is a view: corrupt the rows it shows
+        con.execute("update intermediate.int_customer_tag_values set tag_value = 'gaming' "
                     "where tag_code = 'industry' and customer_id = ?", [victim])
         twin = con.execute("select max(customer_id) from marts.customer_profile").fetchone()[0]
         con.execute("insert into marts.customer_profile select * from marts.customer_profile "
@@ -236,7 +237,7 @@ def test_a_sudden_swing_is_flagged_but_published(published, tmp_path):
     candidate = candidate_path(bi)
     shutil.copyfile(warehouse, candidate)
     with duckdb.connect(str(candidate)) as con:
-        con.execute("update marts.customer_tags set tag_value = 'within_30d' "
+        con.execute("update intermediate.int_customer_tag_values set tag_value = 'within_30d' "
                     "where tag_code = 'recency' and tag_value = 'over_180d'")
     result = gate_and_publish(candidate, bi, manifest=root / "target" / "manifest.json",
                               runtime_dir=tmp_path / "gx")

@@ -8,7 +8,8 @@ customers as (
 ),
 
 customer_tags as (
-    select * from {{ ref('customer_tags') }}
+    -- the stored rows of marts.customer_tags (the view adds only the catalog's columns)
+    select customer_id, tag_code, tag_value from {{ ref('int_customer_tag_values') }}
 ),
 
 grades as (

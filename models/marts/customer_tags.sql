@@ -1,9 +1,11 @@
 -- marts.customer_tags: one row per assigned account-level tag value of a non-deleted customer.
--- The tag models are listed in macros/registry.sql (account_tags).
+-- A view: the values are stored in int_customer_tag_values, the catalog's columns are joined
+-- at read (two small seeds), so each of the 9M rows does not store them.
+{{ config(materialized='view') }}
 with
 
-customers as (
-    select customer_id from {{ ref('dim_customers') }} where not is_deleted
+assigned as (
+    select * from {{ ref('int_customer_tag_values') }}
 ),
 
 catalog as (
@@ -12,13 +14,6 @@ catalog as (
 
 tag_values as (
     select * from {{ ref('tag_value_definitions') }}
-),
-
-assigned as (
-    {% for tag in account_tags() if tag.model %}
-    select customer_id, tag_code, tag_value, evidence from {{ ref(tag.model) }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
 ),
 
 final as (
@@ -34,11 +29,9 @@ final as (
         catalog.refresh_frequency,
         {{ as_of_date() }} as as_of_date,
     from assigned
-    inner join customers on assigned.customer_id = customers.customer_id
     left join catalog on assigned.tag_code = catalog.tag_code
     left join tag_values
         on assigned.tag_code = tag_values.tag_code and assigned.tag_value = tag_values.tag_value
 )
 
 select * from final
-order by customer_id, tag_code, tag_value

@@ -1,0 +1,25 @@
+-- The assigned account-level tag values of non-deleted customers, stored narrow: marts.customer_tags
+-- is a view that adds the catalog's columns (dimension, labels, source, cadence) and the run date.
+-- DuckDB spends most of a table's write on its text columns, and repeating the catalog's text on
+-- each of 9M rows (1M customers) cost about half of the mart's build (docs/benchmark.md).
+-- The tag models are listed in macros/registry.sql (account_tags).
+with
+
+customers as (
+    select customer_id from {{ ref('dim_customers') }} where not is_deleted
+),
+
+assigned as (
+    {% for tag in account_tags() if tag.model %}
+    select customer_id, tag_code, tag_value, evidence from {{ ref(tag.model) }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+final as (
+    select assigned.*
+    from assigned
+    semi join customers on assigned.customer_id = customers.customer_id
+)
+
+select * from final
