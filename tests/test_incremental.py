@@ -21,7 +21,7 @@ import pytest
 from conftest import LandingZone, query
 
 from crm_tags.bench import write_daily_delivery
-from crm_tags.build import DbtError, build
+from crm_tags.build import DbtError, build, run_dbt
 from crm_tags.generate import generate_landing_zone
 
 AS_OF = dt.date(2025, 6, 30)
@@ -182,3 +182,28 @@ def test_a_loaded_file_that_changes_or_vanishes_needs_a_full_refresh(tmp_path):
           full_refresh=True)
     assert query(warehouse, "select _source_file, count(*) from staging.base_crm__accounts group by all") == [
         ("crm/accounts/renamed.parquet", 2)]
+
+
+def test_a_daily_build_checks_the_keys_it_wrote_and_dbt_test_checks_all(tmp_path):
+    # macros/test_unique_combination.sql: an incremental build groups only the keys it wrote
+    raw = tmp_path / "raw"
+    generate_landing_zone(raw, 100, seed=5, as_of=AS_OF)
+    warehouse, target = tmp_path / "w.duckdb", tmp_path / "target"
+    build(raw, warehouse, AS_OF, target_path=target, quiet=True, unit_tests=False)
+    (touched, account, ordered_at), (untouched,) = _one(raw, """
+        select order_id, account_id, order_ts from read_parquet('{raw}/orders/orders/*.parquet')
+        where order_id like 'SO%' order by order_id limit 1"""), _one(raw, """
+        select max(order_id) from read_parquet('{raw}/orders/orders/*.parquet') where order_id like 'SO%'""")
+    with duckdb.connect(str(warehouse)) as con:  # two orders stored twice (a broken merge)
+        con.execute("insert into core.fct_orders select * from core.fct_orders where order_id in (?, ?)",
+                    [touched, untouched])
+    LandingZone(raw).deliver("orders/orders", [  # the next day re-delivers one of them
+        {"order_id": touched, "account_id": account, "order_ts": ordered_at, "status": "refunded",
+         "sales_channel": "online", "_ingested_at": _at(AS_OF, 23)}], name="redelivered.parquet")
+    # the build merges the re-delivered order into both copies: its key is the one it reports
+    with pytest.raises(DbtError, match=r"FAIL 1 unique_combination_fct_orders_order_id"):
+        build(raw, warehouse, AS_OF, select="+fct_orders", target_path=target, quiet=True, unit_tests=False)
+    assert query(warehouse, f"select count(*) from core.fct_orders where order_id = '{touched}'") == [(2,)]
+    # `dbt test` checks every key
+    with pytest.raises(DbtError, match=r"FAIL 2 unique_combination_fct_orders_order_id"):
+        run_dbt(["test", "--select", "fct_orders"], raw, warehouse, AS_OF, target, quiet=True)
