@@ -3,7 +3,8 @@
 
     account_tags(): every account-level tag of seeds/tag_catalog.csv and the model that computes
     it. int_customer_tag_values (the rows of the view marts.customer_tags) unions these models;
-    marts.customer_profile gets one column per single-valued tag. `model: none` = catalogued but not computed yet (no rows, null column).
+    marts.customer_profile gets one column per single-valued tag. `model: none` = catalogued
+    but not computed yet (no rows, null column).
     A dbt test (tests/dbt/assert_tag_registry_matches_catalog.sql) keeps this list and the
     catalog in step.
 

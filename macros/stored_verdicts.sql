@@ -39,13 +39,12 @@
 
 {# The keys of this model whose stored verdict can have changed since it last ran. #}
 {% macro keys_to_reevaluate(key_columns, parents=[], dated=[]) -%}
-    {%- set keys_not_null = [] -%}
-    {%- for k in key_columns -%}{%- do keys_not_null.append(k ~ ' is not null') -%}{%- endfor -%}
+    {%- set keys_not_null = all_not_null(key_columns) -%}
     {%- set evaluated_at = newest_timestamp(this, '_evaluated_at') -%}
     {%- set previous_as_of = "(select coalesce(arg_max(_as_of_date, _evaluated_at), " ~ as_of_date() ~ ") from " ~ this ~ ")" -%}
     select {{ key_columns | join(', ') }}
     from {{ this }}
-    where _is_current and {{ keys_not_null | join(' and ') }}
+    where _is_current and {{ keys_not_null }}
         and (false
         {%- for p in parents %}
             or {{ p.column }} in (

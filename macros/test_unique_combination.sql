@@ -15,12 +15,10 @@
 #}
 {% test unique_combination(model, columns, written_at=none) %}
 {%- set keys = columns | join(', ') -%}
-{%- set keys_not_null = [] -%}
-{%- for c in columns -%}{%- do keys_not_null.append(c ~ ' is not null') -%}{%- endfor -%}
 {%- set scoped = written_at is not none and rows_written_by_this_build(model, written_at) -%}
 select {{ keys }}, count(*) as occurrences
 from {{ model }}
-where {{ keys_not_null | join(' and ') }}
+where {{ all_not_null(columns) }}
 {%- if scoped %}
     -- the keys of the rows this run wrote, by a 64-bit hash (a collision only widens the
     -- check); `in` lets DuckDB build its hash table on them, not on the whole table

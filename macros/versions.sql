@@ -67,8 +67,7 @@
 
 {% macro rank_versions(relation, key_columns, order_by=none, reevaluate=none) -%}
     {%- set keys = key_columns | join(', ') -%}
-    {%- set keys_not_null = [] -%}
-    {%- for k in key_columns -%}{%- do keys_not_null.append(k ~ ' is not null') -%}{%- endfor -%}
+    {%- set keys_not_null = all_not_null(key_columns) -%}
     {%- if reevaluate is not none -%}{%- for p in reevaluate.get('parents', []) -%}{%- do ref(p.model) -%}{%- endfor -%}{%- endif -%}
 {% if is_incremental() %}
 touched_keys as (
@@ -98,7 +97,7 @@ keys_with_versions as (
     -- of the key, which costs a fraction of grouping the key strings; keys that share a hash
     -- only go through the window together, and it partitions by the key itself.
     select hash({{ keys }}) as _key_hash from versions
-    where {{ keys_not_null | join(' and ') }}
+    where {{ keys_not_null }}
     group by _key_hash
     having count(*) > 1
 ),
@@ -107,7 +106,7 @@ ranked as (
     -- a single version, or a null key part (matches nothing): current
     select versions.*, true as _is_current
     from versions
-    where not ({{ keys_not_null | join(' and ') }})
+    where not ({{ keys_not_null }})
         or hash({{ keys }}) not in (select _key_hash from keys_with_versions)
     union all by name
     select
@@ -117,9 +116,17 @@ ranked as (
             order by {% if order_by %}{{ order_by }}, {% endif %}_delivered_at desc nulls last, _source_file desc, _source_row_number desc
         ) = 1 as _is_current,
     from versions
-    where {{ keys_not_null | join(' and ') }}
+    where {{ keys_not_null }}
         and hash({{ keys }}) in (select _key_hash from keys_with_versions)
 )
+{%- endmacro %}
+
+
+{# `a is not null and b is not null ...`: every one of the columns is set. #}
+{% macro all_not_null(columns) -%}
+    {%- set conditions = [] -%}
+    {%- for c in columns -%}{%- do conditions.append(c ~ ' is not null') -%}{%- endfor -%}
+    {{ return(conditions | join(' and ')) }}
 {%- endmacro %}
 
 
