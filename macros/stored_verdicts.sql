@@ -60,6 +60,17 @@
 {%- endmacro %}
 
 
+{#
+    The parent entry of a row that belongs to an account (orders, contacts, tickets): accounts
+    are judged at each read (stg_crm__accounts is a view without a stored verdict), so a
+    changed account shows as a re-loaded version in base_crm__accounts.
+#}
+{% macro account_parent() -%}
+    {{ return({'model': 'base_crm__accounts', 'key': 'account_id', 'column': 'account_id',
+        'changed_at': '_loaded_at'}) }}
+{%- endmacro %}
+
+
 {% macro evaluation_stamp() -%}
     {{ run_started_at_timestamp() }} as _evaluated_at, {{ as_of_date() }} as _as_of_date
 {%- endmacro %}

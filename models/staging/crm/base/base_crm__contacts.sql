@@ -38,7 +38,7 @@ accounts as (
 ),
 
 {{ rank_versions('cleaned', ['contact_id'], 'updated_at desc nulls last', reevaluate={
-    'parents': [{'model': 'base_crm__accounts', 'key': 'account_id', 'column': 'account_id', 'changed_at': '_loaded_at'}],
+    'parents': [account_parent()],
 }) }},
 
 final as (
