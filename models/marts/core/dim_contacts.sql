@@ -1,3 +1,7 @@
+-- Every kept CRM contact, with its account.
+-- A view: a projection of the stored contacts (base_crm__contacts, where their verdict is stored),
+-- so a run does not rewrite them all when a few change.
+{{ config(materialized='view') }}
 with
 
 contacts as (
