@@ -1,15 +1,13 @@
 -- marts.customer_profile: one row per non-deleted customer, one column per single-valued
 -- account-level tag (named as its tag_code, null when the customer has none), the RFM scores
 -- and the key metrics behind the tags.
+-- The tag columns join each single-valued tag's table on customer_id (at most one row per
+-- customer: a duplicate would break the unique test on customer_id, not hide in a max()).
+-- Pivoting the 9M stored tag values instead took 2.9 s at 1M customers, these joins 1.7 s.
 with
 
 customers as (
     select * from {{ ref('dim_customers') }} where not is_deleted
-),
-
-customer_tags as (
-    -- the stored rows of marts.customer_tags (the view adds only the catalog's columns)
-    select customer_id, tag_code, tag_value from {{ ref('int_customer_tag_values') }}
 ),
 
 grades as (
@@ -20,16 +18,6 @@ metrics as (
     select * from {{ ref('int_customer_order_metrics') }}
 ),
 
-tag_columns as (
-    select
-        customer_id,
-        {% for tag in account_tags() if not tag.multi_valued %}
-        max(tag_value) filter (where tag_code = '{{ tag.code }}') as {{ tag.code }},
-        {% endfor %}
-    from customer_tags
-    group by customer_id
-),
-
 final as (
     select
         customers.customer_id,
@@ -38,7 +26,7 @@ final as (
         customers.province_text as province,
         customers.city,
         {% for tag in account_tags() if not tag.multi_valued %}
-        tag_columns.{{ tag.code }},
+        {% if tag.model %}{{ tag.code }}.tag_value{% else %}cast(null as varchar){% endif %} as {{ tag.code }},
         {% endfor %}
         coalesce(grades.r_score, 0) as r_score,
         coalesce(grades.f_score, 0) as f_score,
@@ -55,7 +43,9 @@ final as (
         customers.employee_count,
         {{ as_of_date() }} as as_of_date,
     from customers
-    left join tag_columns on customers.customer_id = tag_columns.customer_id
+    {% for tag in account_tags() if not tag.multi_valued and tag.model %}
+    left join {{ ref(tag.model) }} as {{ tag.code }} on customers.customer_id = {{ tag.code }}.customer_id
+    {% endfor %}
     left join grades on customers.customer_id = grades.customer_id
     left join metrics on customers.customer_id = metrics.customer_id
 )
