@@ -8,7 +8,7 @@ page_views as (
     where customer_id is not null
         and event_type = 'page_view'
         and category_code is not null
-        and {{ in_window(days_since('event_date'), tag_param('all', 'window_90d_days')) }}
+        and {{ occurred_in_window('event_ts', tag_param('all', 'window_90d_days')) }}
     group by customer_id, category_code
 ),
 

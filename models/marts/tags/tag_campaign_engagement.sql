@@ -5,7 +5,7 @@ with
 events as (
     select * from {{ ref('fct_campaign_events') }}
     where customer_id is not null
-        and {{ in_window(days_since('event_date'), tag_param('all', 'window_90d_days')) }}
+        and {{ occurred_in_window('event_ts', tag_param('all', 'window_90d_days')) }}
 ),
 
 counts as (

@@ -6,7 +6,7 @@ complaints as (
     from {{ ref('fct_tickets') }}
     where customer_id is not null
         and ticket_type = 'complaint'
-        and {{ in_window(days_since('opened_date'), tag_param('all', 'window_365d_days')) }}
+        and {{ occurred_in_window('opened_at', tag_param('all', 'window_365d_days')) }}
     group by customer_id
 ),
 

@@ -5,7 +5,7 @@ with
 
 daily_category_sales as (
     select * from {{ ref('int_customer_daily_category_sales') }}
-    where {{ in_window(days_since('order_date'), tag_param('all', 'window_365d_days')) }}
+    where {{ occurred_in_window('order_date', tag_param('all', 'window_365d_days'), 'date') }}
 ),
 
 category_sales as (

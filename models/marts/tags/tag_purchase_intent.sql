@@ -10,6 +10,8 @@ web_events as (
         {{ days_since('event_date') }} as days_since_event,
     from {{ ref('fct_web_events') }}
     where customer_id is not null
+        -- only the events either window can count (DuckDB skips older row groups)
+        and {{ occurred_in_window('event_ts', 'greatest(' ~ tag_param('all', 'window_90d_days') ~ ', ' ~ tag_param('purchase_intent', 'cart_window_days') ~ ')') }}
 ),
 
 purchases as (
@@ -18,6 +20,7 @@ purchases as (
         purchases,
         {{ days_since('order_date') }} as days_since_order,
     from {{ ref('int_customer_daily_purchases') }}
+    where {{ occurred_in_window('order_date', 'greatest(' ~ tag_param('all', 'window_365d_days') ~ ', ' ~ tag_param('purchase_intent', 'cart_window_days') ~ ')', 'date') }}
 ),
 
 web_signals as (

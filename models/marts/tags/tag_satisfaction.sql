@@ -6,7 +6,7 @@ tickets as (
     select * from {{ ref('fct_tickets') }}
     where customer_id is not null
         and satisfaction_score is not null
-        and {{ in_window(days_since('opened_date'), tag_param('all', 'window_365d_days')) }}
+        and {{ occurred_in_window('opened_at', tag_param('all', 'window_365d_days')) }}
 ),
 
 scores as (

@@ -5,7 +5,7 @@ with
 tickets as (
     select * from {{ ref('fct_tickets') }}
     where customer_id is not null
-        and {{ in_window(days_since('opened_date'), tag_param('service_preference', 'window_days')) }}
+        and {{ occurred_in_window('opened_at', tag_param('service_preference', 'window_days')) }}
 ),
 
 group_counts as (
