@@ -14,3 +14,14 @@
         else 'unknown_email'
     end as attribution_status
 {%- endmacro %}
+
+
+{#
+    The identities relation for that join (select it as `identities`). `email is not null`
+    matches nothing less (a null email joins nothing), but DuckDB then estimates this side
+    smaller than the kept events or tickets and builds its hash table here when a read takes
+    every row (the reconciliation's counts), not on 17M events.
+#}
+{% macro email_identities() -%}
+    select * from {{ ref('int_email_identities') }} where email is not null
+{%- endmacro %}

@@ -7,10 +7,7 @@ events as (
 ),
 
 identities as (
-    -- `email is not null` matches nothing less (a null email joins nothing) but makes DuckDB
-    -- estimate this side smaller than the kept events, so a read of every event (the
-    -- reconciliation) builds its hash table here, not on the events
-    select * from {{ ref('int_email_identities') }} where email is not null
+    {{ email_identities() }}
 ),
 
 category_mapping as (
