@@ -1,11 +1,23 @@
-{# The run date every tag is computed as of: dbt var as_of_date ('YYYY-MM-DD'), default today. #}
+{#
+    The run date every tag is computed as of ('YYYY-MM-DD'): dbt var as_of_date when given, else
+    the environment variable CRM_AS_OF_DATE, else today.
+    Schedulers pass CRM_AS_OF_DATE (orchestration/, crm-tags build and bench): the date only
+    changes compiled SQL, never the project's graph, and it is read when a node executes, not
+    while dbt parses, so a new date keeps dbt's partial parsing (a changed --vars makes dbt
+    re-parse the whole project: about 3.5 s of every daily run here).
+#}
 {% macro as_of_date_string() %}
     {% set raw = var('as_of_date', '') | string | trim %}
+    {% set origin = 'var as_of_date' %}
+    {% if raw in ('', 'None', 'none', 'null') and execute %}
+        {% set raw = env_var('CRM_AS_OF_DATE', '') | trim %}
+        {% set origin = 'environment variable CRM_AS_OF_DATE' %}
+    {% endif %}
     {% if raw in ('', 'None', 'none', 'null') %}
         {{ return(modules.datetime.date.today().isoformat()) }}
     {% endif %}
     {% if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', raw) %}
-        {% do exceptions.raise_compiler_error("var as_of_date must be 'YYYY-MM-DD', got '" ~ raw ~ "'") %}
+        {% do exceptions.raise_compiler_error(origin ~ " must be 'YYYY-MM-DD', got '" ~ raw ~ "'") %}
     {% endif %}
     {% do modules.datetime.datetime.strptime(raw, '%Y-%m-%d') %}
     {{ return(raw) }}

@@ -136,12 +136,10 @@ def crm_dbt(
     context.log.info(f"candidate warehouse {warehouse.candidate}: {warehouse.prepare_candidate()}")
     _fail_on_missing_inputs(context, warehouse)
     target = project.DBT_TARGET_DIR / "runs" / f"{context.run.run_id[:8]}-{as_of}"
-    with project.patched_environ(warehouse.dbt_env()):
-        invocation = dbt.cli(
-            ["build", "--vars", json.dumps({"as_of_date": as_of})],
-            context=context,
-            target_path=target,
-        )
+    # the run date as CRM_AS_OF_DATE, not --vars: dbt then partially parses from the code
+    # location's parse, which dagster-dbt copies into the run's target (macros/run_date.sql)
+    with project.patched_environ({**warehouse.dbt_env(), "CRM_AS_OF_DATE": as_of}):
+        invocation = dbt.cli(["build"], context=context, target_path=target)
     yield from invocation.stream()
 
 

@@ -31,7 +31,7 @@ from crm_tags.bench import (
     run_daily_job,
     write_daily_delivery,
 )
-from crm_tags.build import run_dbt
+from crm_tags.build import DbtError, run_dbt
 from crm_tags.generate import generate_landing_zone
 
 AS_OF = "2025-06-30"
@@ -95,24 +95,47 @@ def test_daily_refresh_matches_reference(zone, tmp_path):
     assert build_tags(warehouse) == reference_tags(day2, NEXT_DAY)
 
 
-def test_daily_job_rebuilds_the_daily_tags_on_a_copy(zone, tmp_path):
+def test_daily_job_rebuilds_the_daily_tags_then_restores_the_warehouse(zone, tmp_path):
     day2 = tmp_path / "raw_next_day"
     link_tree(zone["raw"], day2)
     write_daily_delivery(day2, AS_OF)
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(zone["warehouse"], warehouse)
-    before = warehouse.stat().st_mtime_ns
-    step = run_daily_job(day2, warehouse, NEXT_DAY, tmp_path, zone["root"] / "target" / "manifest.json")
+    # the scheduler's parse of the project, made with this warehouse path and another run date
+    run_dbt(["parse"], zone["raw"], warehouse, AS_OF, target_path=tmp_path / "parsed", quiet=True)
+    step = run_daily_job(day2, warehouse, NEXT_DAY, tmp_path, tmp_path / "parsed")
     assert step.status == "ok", step.detail.get("error")
+    output = (tmp_path / "target_daily_job" / "bench-dbt-output.log").read_text()
+    # it started from that parse: a new run date re-parses nothing
+    assert "Unable to do partial parsing" not in output and "Found " in output
     run_results = json.loads((tmp_path / "target_daily_job" / "run_results.json").read_text())
     built = {r["unique_id"].split(".")[-1] for r in run_results["results"]
              if r["unique_id"].startswith("model.")}
     # daily tags and the marts; weekly (satisfaction) and monthly (ltv) tags are not rebuilt
     assert {"tag_recency", "tag_purchase_intent", "customer_tags", "reconciliation"} <= built
     assert not {"tag_ltv", "tag_satisfaction", "tag_profit_contribution"} & built
-    # it ran on a copy, now removed; the warehouse it copied is untouched
-    assert not (tmp_path / "warehouse_daily_job.duckdb").exists()
-    assert warehouse.stat().st_mtime_ns == before
+    # the warehouse is back as the daily job found it (the next step starts from it)
+    assert not (tmp_path / "warehouse_before_daily_job.duckdb").exists()
+    assert query(warehouse, "select distinct as_of_date from marts.customer_tags") == [
+        (dt.date(2025, 6, 30),)]
+
+
+def test_run_date_from_the_environment_keeps_partial_parsing(zone, tmp_path):
+    """CRM_AS_OF_DATE (what schedulers pass) changes the compiled SQL without a re-parse; a
+    malformed one is an error naming the variable."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(zone["warehouse"], warehouse)
+    target = tmp_path / "target"
+    compiled = target / "compiled" / "crm_tags" / "models" / "intermediate" / "orders" / "int_customer_order_metrics.sql"
+    compile_metrics = ["compile", "--select", "int_customer_order_metrics"]
+    run_dbt(compile_metrics, zone["raw"], warehouse, AS_OF, target_path=target, quiet=True)
+    assert "cast('2025-06-30' as date)" in compiled.read_text()
+    output = run_dbt(compile_metrics, zone["raw"], warehouse, NEXT_DAY, target_path=target, quiet=True)
+    assert "cast('2025-07-01' as date)" in compiled.read_text()
+    assert "cast('2025-06-30' as date)" not in compiled.read_text()
+    assert "Unable to do partial parsing" not in output and "Found " in output
+    with pytest.raises(DbtError, match="CRM_AS_OF_DATE must be 'YYYY-MM-DD', got '2025-7-1'"):
+        run_dbt(compile_metrics, zone["raw"], warehouse, "2025-7-1", target_path=target, quiet=True)
 
 
 def test_reference_on_an_empty_landing_zone(tmp_path):

@@ -19,8 +19,13 @@ class DbtError(RuntimeError):
     """dbt exited non-zero; the message carries the lines of dbt's output that say why."""
 
 
-def dbt_env(raw_dir: Path, warehouse: Path, target_path: Path | None = None) -> dict[str, str]:
+def dbt_env(raw_dir: Path, warehouse: Path, target_path: Path | None = None,
+            as_of: dt.date | str | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if as_of is not None:
+        # the run date as an environment variable, not --vars: a new date then keeps dbt's
+        # partial parsing (macros/run_date.sql)
+        env["CRM_AS_OF_DATE"] = str(as_of)
     env["CRM_RAW_DIR"] = str(Path(raw_dir).resolve())
     env["CRM_WAREHOUSE_PATH"] = str(Path(warehouse).resolve())
     env["DBT_PROFILES_DIR"] = str(PROJECT_DIR)
@@ -41,12 +46,10 @@ def run_dbt(
     """Run one dbt command from the project root; return its output, raise DbtError on failure."""
     Path(warehouse).resolve().parent.mkdir(parents=True, exist_ok=True)
     command = [str(Path(sys.executable).with_name("dbt")), *args]
-    if as_of is not None:
-        command += ["--vars", f'{{as_of_date: "{as_of}"}}']
     result = subprocess.run(
         command,
         cwd=PROJECT_DIR,
-        env=dbt_env(raw_dir, warehouse, target_path),
+        env=dbt_env(raw_dir, warehouse, target_path, as_of),
         capture_output=True,
         check=False,
         text=True,
@@ -55,10 +58,16 @@ def run_dbt(
     if not quiet:
         sys.stdout.write(output)
     if result.returncode != 0:
-        reasons = [
-            line for line in output.splitlines()
-            if "Error" in line or "error" in line or "FAIL" in line or "Delivery" in line
-        ]
+        reasons: list[str] = []
+        following = False  # the indented lines under an error line carry its message
+        for line in output.splitlines():
+            if "Error" in line or "error" in line or "FAIL" in line or "Delivery" in line:
+                reasons.append(line)
+                following = True
+            elif following and line[:1].isspace() and line.strip():
+                reasons.append(line)
+            else:
+                following = False
         raise DbtError(f"dbt {' '.join(args)} failed:\n" + "\n".join(reasons[-40:] or [output[-4000:]]))
     return output
 
