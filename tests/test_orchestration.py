@@ -530,9 +530,13 @@ def test_daily_run_materialises_the_daily_tags_and_publishes(orch, runs):
     # ... the weekly grade keeps the value of its last (bootstrap) run: never purchased
     assert a2["customer_grade"] == "potential"
     assert tags_of(published, "a1")["customer_grade"] == "vip"
-    assert query(published, "select distinct as_of_date from marts.customer_tags") == [
-        (dt.date(2025, 6, 30),)
-    ]
+    # each tag says when it was computed: the daily tags today, the weekly and monthly ones at
+    # their last (bootstrap) run
+    assert dict(query(published, """
+        select refresh_frequency, string_agg(distinct cast(as_of_date as varchar), ',')
+        from marts.customer_tags group by refresh_frequency""")) == {
+        "daily": AS_OF, "weekly": BOOTSTRAP_DATE, "monthly": BOOTSTRAP_DATE,
+    }
 
     [publish] = [
         e
@@ -582,10 +586,10 @@ def test_a_failing_blocking_check_stops_publishing(orch, runs):
     assert tuple(failed[0].asset_key.path) == ("publish", "candidate")
     assert published.read_bytes() == before
     # the candidate did get the new run date; BI tools still read the last good one
-    assert query(runs.warehouse.candidate, "select max(as_of_date) from marts.customer_tags") == [
+    assert query(runs.warehouse.candidate, "select max(as_of_date) from marts.customer_profile") == [
         (dt.date(2025, 7, 1),)
     ]
-    assert query(published, "select max(as_of_date) from marts.customer_tags") == [
+    assert query(published, "select max(as_of_date) from marts.customer_profile") == [
         (dt.date(2025, 6, 30),)
     ]
 

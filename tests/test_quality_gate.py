@@ -247,6 +247,52 @@ def test_a_sudden_swing_is_flagged_but_published(published, tmp_path):
     assert query(bi, "select count(distinct run_id) from audit.tag_distribution_history") == [(2,)]
 
 
+@slow
+def test_a_daily_only_refresh_keeps_the_weekly_grade_of_its_run_and_passes(published, tmp_path):
+    """The daily schedule refreshes the daily tags only: the weekly grade keeps its run date in
+    marts.customer_tags, and the gate does not hold it against a week's newer orders."""
+    from crm_tags.bench import daily_job_selection
+    from crm_tags.build import build
+
+    root, warehouse, _ = published
+    week_later = "2025-07-07"
+    candidate = tmp_path / "candidate.duckdb"
+    shutil.copyfile(warehouse, candidate)
+    build(root / "raw", candidate, week_later,
+          select=" ".join(daily_job_selection(root / "target" / "manifest.json")),
+          target_path=tmp_path / "target", quiet=True, unit_tests=False)
+    as_of = dict(query(candidate, """
+        select refresh_frequency, string_agg(distinct cast(as_of_date as varchar), ',')
+        from marts.customer_tags group by refresh_frequency"""))
+    assert as_of == {"daily": week_later, "weekly": AS_OF, "monthly": AS_OF}
+    # not vacuous: a week on, some recency (daily) moved while the weekly grade's R did not
+    [(moved,)] = query(candidate, """
+        select count(*) from marts.customer_profile
+        where (recency = 'within_30d') <> (r_score = 5) and r_score > 0""")
+    assert moved > 0
+    result = run_gate(candidate, manifest=tmp_path / "target" / "manifest.json",
+                      runtime_dir=tmp_path / "gx", build_docs=False)
+    assert result.passed, result.report()
+    assert any(n.startswith(f"customer_grade was computed as of {AS_OF} (its weekly run), not "
+                            f"this run's date {week_later}") for n in result.notes)
+
+
+@slow
+def test_a_grade_that_disagrees_with_the_order_system_fails(published, tmp_path):
+    root, warehouse, _ = published
+    candidate = tmp_path / "candidate.duckdb"
+    shutil.copyfile(warehouse, candidate)
+    with duckdb.connect(str(candidate)) as con:
+        victim = con.execute("select min(customer_id) from marts.customer_profile"
+                             " where r_score = 5").fetchone()[0]
+        con.execute("update marts.customer_profile set r_score = 1 where customer_id = ?", [victim])
+    result = run_gate(candidate, manifest=root / "target" / "manifest.json",
+                      runtime_dir=tmp_path / "gx", build_docs=False)
+    assert not result.passed
+    [finding] = [f for f in result.failures if f.suite == "authoritative_sources.grade_from_orders"]
+    assert any(e.startswith(f"customer {victim}: customer_grade") for e in finding.examples)
+
+
 @pytest.fixture(scope="module")
 def dirty_published(tmp_path_factory):
     """A dirty generated landing zone (every kind of generator dirt), built and published."""

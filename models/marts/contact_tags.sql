@@ -11,7 +11,7 @@ tag_values as (
 
 assigned as (
     {% for tag in contact_tags() if tag.model %}
-    select contact_id, customer_id, tag_code, tag_value, evidence from {{ ref(tag.model) }}
+    select contact_id, customer_id, tag_code, tag_value, evidence, as_of_date from {{ ref(tag.model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
@@ -25,7 +25,7 @@ final as (
         assigned.evidence,
         tag_values.label_zh as tag_value_label_zh,
         tag_values.label_en as tag_value_label_en,
-        {{ as_of_date() }} as as_of_date,
+        assigned.as_of_date,
     from assigned
     inner join customers on assigned.customer_id = customers.customer_id
     left join tag_values

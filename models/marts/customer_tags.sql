@@ -1,6 +1,8 @@
 -- marts.customer_tags: one row per assigned account-level tag value of a non-deleted customer.
 -- A view: the values are stored in int_customer_tag_values, the catalog's columns are joined
 -- at read (two small seeds), so each of the 9M rows does not store them.
+-- as_of_date is each tag's own run date (stored by its model): a build that refreshes only the
+-- daily tags leaves the weekly and monthly tags, and their dates, as their last run made them.
 {{ config(materialized='view') }}
 with
 
@@ -27,7 +29,7 @@ final as (
         tag_values.label_en as tag_value_label_en,
         catalog.authoritative_source,
         catalog.refresh_frequency,
-        {{ as_of_date() }} as as_of_date,
+        assigned.as_of_date,
     from assigned
     left join catalog on assigned.tag_code = catalog.tag_code
     left join tag_values

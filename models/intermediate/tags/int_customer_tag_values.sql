@@ -2,7 +2,8 @@
 -- is a view that adds the catalog's columns (dimension, labels, source, cadence) and the run date.
 -- DuckDB spends most of a table's write on its text columns, and repeating the catalog's text on
 -- each of 9M rows (1M customers) cost about half of the mart's build (docs/benchmark.md).
--- The tag models are listed in macros/registry.sql (account_tags).
+-- The tag models are listed in macros/registry.sql (account_tags). as_of_date is the run date each
+-- tag model was computed as of: a weekly or monthly tag keeps the date of its own last run.
 with
 
 customers as (
@@ -11,7 +12,7 @@ customers as (
 
 assigned as (
     {% for tag in account_tags() if tag.model %}
-    select customer_id, tag_code, tag_value, evidence from {{ ref(tag.model) }}
+    select customer_id, tag_code, tag_value, evidence, as_of_date from {{ ref(tag.model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),

@@ -18,6 +18,7 @@ final as (
         'browsing_interest' as tag_code,
         category_code as tag_value,
         'page_views_90d = ' || page_views_90d as evidence,
+        {{ as_of_date() }} as as_of_date,
     from page_views
     where page_views_90d >= {{ tag_param('browsing_interest', 'min_page_views') }}
 )

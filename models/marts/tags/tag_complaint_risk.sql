@@ -16,6 +16,7 @@ final as (
         'complaint_risk' as tag_code,
         'complaint_prone' as tag_value,
         'complaints_365d = ' || complaints_365d as evidence,
+        {{ as_of_date() }} as as_of_date,
     from complaints
     where complaints_365d >= {{ tag_param('complaint_risk', 'min_complaints') }}
 )

@@ -61,6 +61,7 @@ final as (
                 || '; f = ' || f_score || ': purchases_365d = ' || purchases_365d
                 || '; m = ' || m_score || ': net_sales_365d = ' || net_sales_365d || ')'
         end as evidence,
+        {{ as_of_date() }} as as_of_date,
         r_score,
         f_score,
         m_score,

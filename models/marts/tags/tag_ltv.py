@@ -13,6 +13,8 @@ unfittable model (a tiny landing zone, a first week of data) does not stop every
 
 import sys
 
+import pyarrow as pa
+
 from crm_tags.ltv import DAYS_PER_YEAR, LtvFitError, empty_ltv_table, score_ltv
 
 
@@ -38,7 +40,10 @@ def model(dbt, session):
     params = _ltv_thresholds(dbt.ref("tag_thresholds"))
     # In key order: the fit sums floats, and the same customers in another physical order (an
     # incremental warehouse vs a full rebuild) could move a prediction by a cent.
-    summary = dbt.ref("int_customers_ltv_summary").order("customer_id").arrow()
+    summary_relation = dbt.ref("int_customers_ltv_summary")
+    # the run date the summary (and so this tag) was computed as of, as every tag model records
+    as_of = summary_relation.aggregate("max(as_of_date)").fetchone()[0]
+    summary = summary_relation.order("customer_id").arrow()
     try:
         tags = score_ltv(
             summary,
@@ -54,4 +59,4 @@ def model(dbt, session):
         print(f"tag_ltv: WARNING: no ltv tags this run (on_degenerate_fit = no_tags): {exc}",
               file=sys.stderr)
         tags = empty_ltv_table()
-    return tags
+    return tags.append_column("as_of_date", pa.array([as_of] * tags.num_rows, type=pa.date32()))

@@ -21,6 +21,7 @@ final as (
         'manual' as tag_code,
         tag_code as tag_value,
         'added by ' || coalesce(operator, 'unknown') || ' at ' || strftime(operated_at, '%Y-%m-%d %H:%M:%S') as evidence,
+        {{ as_of_date() }} as as_of_date,
     from latest
     where action = 'add'
 )

@@ -17,6 +17,7 @@ final as (
         end as tag_value,
         'promotional_purchases_365d = ' || promotional_purchases_365d
             || ' of purchases_365d = ' || purchases_365d as evidence,
+        {{ as_of_date() }} as as_of_date,
     from metrics
 )
 

@@ -41,6 +41,7 @@ final as (
         'top_category = ' || category_code
             || ', category_net_sales_365d = ' || category_net_sales
             || ', net_sales_365d = ' || total_net_sales as evidence,
+        {{ as_of_date() }} as as_of_date,
     from ranked
     where category_rank = 1 and total_net_sales > 0
 )

@@ -66,6 +66,7 @@ final as (
         'purchase_intent' as tag_code,
         'browsing_no_purchase' as tag_value,
         'page_views_90d = ' || page_views_90d || ', purchases_365d = 0' as evidence,
+        {{ as_of_date() }} as as_of_date,
     from signals
     where page_views_90d >= {{ tag_param('purchase_intent', 'min_page_views') }} and purchases_365d = 0
 
@@ -76,6 +77,7 @@ final as (
         'purchase_intent' as tag_code,
         'cart_abandoner' as tag_value,
         'add_to_carts_30d = ' || add_to_carts_30d || ', purchases_30d = 0' as evidence,
+        {{ as_of_date() }} as as_of_date,
     from signals
     where add_to_carts_30d > 0 and purchases_30d = 0
 )

@@ -29,6 +29,7 @@ final as (
         end as tag_value,
         'mean_satisfaction_365d = ' || round(score_sum / scored_tickets, 2)
             || ' (scored_tickets = ' || scored_tickets || ')' as evidence,
+        {{ as_of_date() }} as as_of_date,
     from scores
 )
 

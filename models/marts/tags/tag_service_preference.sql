@@ -35,6 +35,7 @@ final as (
         'service_preference' as tag_code,
         channel_group as tag_value,
         channel_group || '_tickets_365d = ' || tickets || ' of tickets_365d = ' || tickets_total as evidence,
+        {{ as_of_date() }} as as_of_date,
     from ranked
     where group_rank = 1
 )

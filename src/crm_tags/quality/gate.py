@@ -143,6 +143,9 @@ def read_facts(warehouse: Path, manifest: dict, policy: dict) -> GateFacts:
             " order by tag_code, sort_order"
         ).fetchall():
             catalog_values.setdefault(tag_code, []).append(tag_value)
+        tag_as_of = dict(con.execute(
+            "select tag_code, max(as_of_date) from marts.customer_tags group by tag_code"
+        ).fetchall())
         previous, previous_customers = previous_run(con)
     lineage = tag_lineage(manifest, {code: tag.source_tables for code, tag in catalog.items()})
     return GateFacts(
@@ -153,6 +156,7 @@ def read_facts(warehouse: Path, manifest: dict, policy: dict) -> GateFacts:
         catalog_values=catalog_values,
         contract=landing_tables(),
         lineage=lineage,
+        tag_as_of=tag_as_of,
         previous_run=previous,
         previous_customers=previous_customers,
     )

@@ -66,6 +66,9 @@ class GateFacts:
     catalog_values: dict[str, list[str]]  # tag_code -> value codes (tag_value_definitions)
     contract: dict[str, list[tuple[str, str]]]  # landing table -> [(column, type)]
     lineage: list[TagLineage]  # per tag: catalog sources vs dbt lineage
+    # tag_code -> the run date its rows in marts.customer_tags were computed as of (a weekly or
+    # monthly tag keeps its last run's date when a build refreshes only the daily tags)
+    tag_as_of: dict[str, dt.date] = field(default_factory=dict)
     previous_run: str | None = None  # run_id of the previous published distribution
     previous_customers: int = 0
     notes: list[str] = field(default_factory=list)  # checks skipped, and why
