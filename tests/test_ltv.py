@@ -550,8 +550,10 @@ def test_tag_ltv_in_the_dbt_build(landing, tmp_path):
         np.testing.assert_allclose(got[column].astype(float), expected[column], rtol=1e-9)
     np.testing.assert_allclose(got["t"].astype(float), expected["T"])
 
-    assert tags.column_names == LTV_COLUMNS
-    assert tags.equals(ltv.score_ltv(summary, 3 * 365, 100_000, 50_000))
+    # the dbt model adds the run date it was computed as of, as every tag model does
+    assert tags.column_names == [*LTV_COLUMNS, "as_of_date"]
+    assert set(tags.column("as_of_date").to_pylist()) == {dt.date.fromisoformat(as_of)}
+    assert tags.drop_columns(["as_of_date"]).equals(ltv.score_ltv(summary, 3 * 365, 100_000, 50_000))
 
 
 @pytest.mark.slow
@@ -595,4 +597,4 @@ def test_tag_ltv_on_a_degenerate_warehouse(landing, tmp_path):
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.sql("select count(*) from tags.tag_ltv").fetchone() == (0,)
         columns = [row[0] for row in con.sql("describe tags.tag_ltv").fetchall()]
-    assert columns == LTV_COLUMNS
+    assert columns == [*LTV_COLUMNS, "as_of_date"]
