@@ -248,6 +248,24 @@ def test_a_sudden_swing_is_flagged_but_published(published, tmp_path):
 
 
 @slow
+def test_a_duplicated_fact_line_fails_naming_its_key(published, tmp_path):
+    root, warehouse, _ = published
+    candidate = tmp_path / "candidate.duckdb"
+    shutil.copyfile(warehouse, candidate)
+    with duckdb.connect(str(candidate)) as con:
+        order_id, line_no = con.execute(
+            "select order_id, line_no from core.fct_order_lines order by all limit 1").fetchone()
+        con.execute("insert into core.fct_order_lines select * from core.fct_order_lines"
+                    " where order_id = ? and line_no = ?", [order_id, line_no])
+    result = run_gate(candidate, manifest=root / "target" / "manifest.json",
+                      runtime_dir=tmp_path / "gx", build_docs=False)
+    [finding] = [f for f in result.failures if f.suite == "core.fct_order_lines.unique_key"]
+    assert finding.description == "core.fct_order_lines: no duplicate (order_id, line_no)."
+    assert finding.examples == [
+        f"core.fct_order_lines: (order_id, line_no) = ({order_id}, {line_no}) is held by 2 rows"]
+
+
+@slow
 def test_a_daily_only_refresh_keeps_the_weekly_grade_of_its_run_and_passes(published, tmp_path):
     """The daily schedule refreshes the daily tags only: the weekly grade keeps its run date in
     marts.customer_tags, and the gate does not hold it against a week's newer orders."""

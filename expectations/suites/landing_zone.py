@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from crm_tags.quality.spec import KEPT_ROWS, GateFacts, Suite, Table, problem_suite, sql_string
+from crm_tags.quality.spec import (
+    KEPT_ROWS,
+    GateFacts,
+    Suite,
+    Table,
+    problem_suite,
+    sql_string,
+    unique_key_suite,
+)
 
 # Per landing table: its staging model, business key, enum sets, event dates the spec says
 # may not lie after the run date, and columns that may not be negative.
@@ -85,6 +93,15 @@ TABLES: dict[str, dict] = {
 def build(facts: GateFacts) -> list[Suite]:
     return [contract_suite(facts)] + [
         kept_rows_suite(table, spec, facts) for table, spec in TABLES.items()
+    ] + [
+        unique_key_suite(
+            f"landing_zone.{table.replace('/', '.')}.unique_key", f"staging.{spec['staging']}",
+            spec["key"],
+            f"{table}: " + (f"{spec['key'][0]} is unique" if len(spec["key"]) == 1
+                            else f"({', '.join(spec['key'])}) is unique")
+            + " after dedupe (latest version wins).",
+            where="rejection_reason is null")
+        for table, spec in TABLES.items() if spec["key"]
     ] + [reconciliation_suite(), quarantine_budget_suite(facts)]
 
 
@@ -132,14 +149,6 @@ def kept_rows_suite(table: str, spec: dict, facts: GateFacts) -> Suite:
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(
             column=column, row_condition=KEPT_ROWS,
             description=f"{table}: every kept row has its {column}."))
-    if len(spec["key"]) == 1:
-        expectations.append(gxe.ExpectColumnValuesToBeUnique(
-            column=spec["key"][0], row_condition=KEPT_ROWS,
-            description=f"{table}: {spec['key'][0]} is unique after dedupe (latest version wins)."))
-    elif spec["key"]:
-        expectations.append(gxe.ExpectCompoundColumnsToBeUnique(
-            column_list=spec["key"], row_condition=KEPT_ROWS,
-            description=f"{table}: ({', '.join(spec['key'])}) is unique after dedupe."))
     for column, values in spec.get("enums", {}).items():
         expectations.append(gxe.ExpectColumnValuesToBeInSet(
             column=column, value_set=values, row_condition=KEPT_ROWS,

@@ -16,12 +16,28 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from crm_tags.quality.distribution import HISTORY_TABLE, distribution_sql
-from crm_tags.quality.spec import GateFacts, Query, Suite, Table, problem_suite, sql_string
+from crm_tags.quality.spec import (
+    GateFacts,
+    Query,
+    Suite,
+    Table,
+    problem_suite,
+    sql_string,
+    unique_key_suite,
+)
 
 
 def build(facts: GateFacts) -> list[Suite]:
     suites = [
-        customer_tags_suite(), profile_suite(facts), contact_tags_suite(), catalog_suite(),
+        customer_tags_suite(), profile_suite(facts),
+        unique_key_suite("marts.customer_profile.unique_key", "marts.customer_profile",
+                         ["customer_id"],
+                         "marts.customer_profile: one row per customer (no duplicated customer)."),
+        contact_tags_suite(),
+        unique_key_suite("marts.contact_tags.unique_key", "marts.contact_tags",
+                         ["contact_id", "tag_code"],
+                         "marts.contact_tags: a contact holds one value per contact-level tag."),
+        catalog_suite(),
         values_in_catalog_suite(), one_value_suite(), profile_coverage_suite(), evidence_suite(),
     ]
     minimum = int(facts.policy["distribution"]["min_customers"])
@@ -53,9 +69,6 @@ def profile_suite(facts: GateFacts) -> Suite:
     expectations: list[gxe.Expectation] = [
         gxe.ExpectColumnValuesToNotBeNull(
             column="customer_id", description="marts.customer_profile: every row has a customer_id."),
-        gxe.ExpectColumnValuesToBeUnique(
-            column="customer_id",
-            description="marts.customer_profile: one row per customer (no duplicated customer)."),
     ]
     for tag_code in ("customer_grade", "lifecycle_stage"):
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(
@@ -75,9 +88,6 @@ def contact_tags_suite() -> Suite:
     return Suite("marts.contact_tags", Table("marts", "contact_tags"), [
         gxe.ExpectColumnValuesToNotBeNull(
             column="contact_id", description="marts.contact_tags: every row has a contact_id."),
-        gxe.ExpectCompoundColumnsToBeUnique(
-            column_list=["contact_id", "tag_code"],
-            description="marts.contact_tags: a contact holds one value per contact-level tag."),
     ])
 
 

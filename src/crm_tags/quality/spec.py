@@ -94,6 +94,35 @@ def problem_suite(
     ])
 
 
+def unique_key_suite(
+    name: str, relation: str, key: list[str], description: str, where: str | None = None,
+    severity: Severity = "critical",
+) -> Suite:
+    """A problem suite: no two rows of `relation` (optionally: `where`) share `key`; rows with a
+    null key part are left to the not-null expectations (as dbt's unique tests skip them).
+
+    One grouping query, materialised once, where GX's unique expectations window over the whole
+    table twice (for the unexpected count, then again for the examples): at 1M customers those
+    were 45 s of the gate's 105 s in DuckDB.
+    """
+    keys = ", ".join(key)
+    label = key[0] if len(key) == 1 else f"({keys})"
+    shown = " || ', ' || ".join(f"cast({k} as varchar)" for k in key)
+    shown = shown if len(key) == 1 else f"'(' || {shown} || ')'"
+    conditions = " and ".join([f"{k} is not null" for k in key] + ([f"({where})"] if where else []))
+    # the text is only made for a duplicated key: DuckDB moves problem_suite's `problem is not
+    # null` next to the having clause, and a bare printf() would run for every key (3 s more
+    # over the 20M order lines)
+    return problem_suite(name, f"""
+        select {keys}, case when count(*) > 1 then printf(
+            '{relation}: {label} = %s is held by %d rows', {shown}, count(*)) end as problem
+        from {relation}
+        where {conditions}
+        group by {keys}
+        having count(*) > 1
+        """, description, severity)
+
+
 # Row condition of an expectation on a staging model that looks at the kept rows only (the
 # rejected ones are in audit.quarantine_rows with their reason).
 KEPT_ROWS = Column("rejection_reason").is_null()
