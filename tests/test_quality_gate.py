@@ -247,18 +247,28 @@ def test_a_sudden_swing_is_flagged_but_published(published, tmp_path):
     assert query(bi, "select count(distinct run_id) from audit.tag_distribution_history") == [(2,)]
 
 
-@slow
-def test_a_duplicated_fact_line_fails_naming_its_key(published, tmp_path):
+def _gate_a_changed_copy(published, tmp_path: Path, change):
+    """Gate a copy of the published warehouse after `change(connection)`; return what the
+    change returned and the gate's result."""
     root, warehouse, _ = published
     candidate = tmp_path / "candidate.duckdb"
     shutil.copyfile(warehouse, candidate)
     with duckdb.connect(str(candidate)) as con:
-        order_id, line_no = con.execute(
+        changed = change(con)
+    return changed, run_gate(candidate, manifest=root / "target" / "manifest.json",
+                             runtime_dir=tmp_path / "gx", build_docs=False)
+
+
+@slow
+def test_a_duplicated_fact_line_fails_naming_its_key(published, tmp_path):
+    def duplicate_a_line(con):
+        key = con.execute(
             "select order_id, line_no from core.fct_order_lines order by all limit 1").fetchone()
         con.execute("insert into core.fct_order_lines select * from core.fct_order_lines"
-                    " where order_id = ? and line_no = ?", [order_id, line_no])
-    result = run_gate(candidate, manifest=root / "target" / "manifest.json",
-                      runtime_dir=tmp_path / "gx", build_docs=False)
+                    " where order_id = ? and line_no = ?", list(key))
+        return key
+
+    (order_id, line_no), result = _gate_a_changed_copy(published, tmp_path, duplicate_a_line)
     [finding] = [f for f in result.failures if f.suite == "core.fct_order_lines.unique_key"]
     assert finding.description == "core.fct_order_lines: no duplicate (order_id, line_no)."
     assert finding.examples == [
@@ -297,15 +307,13 @@ def test_a_daily_only_refresh_keeps_the_weekly_grade_of_its_run_and_passes(publi
 
 @slow
 def test_a_grade_that_disagrees_with_the_order_system_fails(published, tmp_path):
-    root, warehouse, _ = published
-    candidate = tmp_path / "candidate.duckdb"
-    shutil.copyfile(warehouse, candidate)
-    with duckdb.connect(str(candidate)) as con:
+    def lower_an_r_score(con):
         victim = con.execute("select min(customer_id) from marts.customer_profile"
                              " where r_score = 5").fetchone()[0]
         con.execute("update marts.customer_profile set r_score = 1 where customer_id = ?", [victim])
-    result = run_gate(candidate, manifest=root / "target" / "manifest.json",
-                      runtime_dir=tmp_path / "gx", build_docs=False)
+        return victim
+
+    victim, result = _gate_a_changed_copy(published, tmp_path, lower_an_r_score)
     assert not result.passed
     [finding] = [f for f in result.failures if f.suite == "authoritative_sources.grade_from_orders"]
     assert any(e.startswith(f"customer {victim}: customer_grade") for e in finding.examples)
