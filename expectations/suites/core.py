@@ -13,7 +13,14 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from crm_tags.quality.spec import GateFacts, Suite, Table, problem_suite, unique_key_suite
+from crm_tags.quality.spec import (
+    GateFacts,
+    Suite,
+    Table,
+    key_label,
+    problem_suite,
+    unique_key_suite,
+)
 
 ATTRIBUTION = ["account_id", "email", "ambiguous_email", "unknown_email", "no_identity"]
 
@@ -38,8 +45,7 @@ def build(facts: GateFacts) -> list[Suite]:
     del facts  # nothing here depends on the run
     return [key_suite(table, key, non_negative) for table, (key, non_negative) in KEYS.items()] + [
         unique_key_suite(f"core.{table}.unique_key", f"core.{table}", key,
-                         f"core.{table}: no duplicate "
-                         + (key[0] if len(key) == 1 else f"({', '.join(key)})") + ".")
+                         f"core.{table}: no duplicate {key_label(key)}.")
         for table, (key, _) in KEYS.items() if key
     ] + [referential_integrity_suite(), order_amounts_suite()]
 

@@ -17,6 +17,7 @@ from crm_tags.quality.spec import (
     GateFacts,
     Suite,
     Table,
+    key_label,
     problem_suite,
     sql_string,
     unique_key_suite,
@@ -97,9 +98,7 @@ def build(facts: GateFacts) -> list[Suite]:
         unique_key_suite(
             f"landing_zone.{table.replace('/', '.')}.unique_key", f"staging.{spec['staging']}",
             spec["key"],
-            f"{table}: " + (f"{spec['key'][0]} is unique" if len(spec["key"]) == 1
-                            else f"({', '.join(spec['key'])}) is unique")
-            + " after dedupe (latest version wins).",
+            f"{table}: {key_label(spec['key'])} is unique after dedupe (latest version wins).",
             where="rejection_reason is null")
         for table, spec in TABLES.items() if spec["key"]
     ] + [reconciliation_suite(), quarantine_budget_suite(facts)]

@@ -94,6 +94,11 @@ def problem_suite(
     ])
 
 
+def key_label(key: list[str]) -> str:
+    """How a steward reads a key: `order_id`, or `(order_id, line_no)`."""
+    return key[0] if len(key) == 1 else f"({', '.join(key)})"
+
+
 def unique_key_suite(
     name: str, relation: str, key: list[str], description: str, where: str | None = None,
     severity: Severity = "critical",
@@ -106,7 +111,7 @@ def unique_key_suite(
     were 45 s of the gate's 105 s in DuckDB.
     """
     keys = ", ".join(key)
-    label = key[0] if len(key) == 1 else f"({keys})"
+    label = key_label(key)
     shown = " || ', ' || ".join(f"cast({k} as varchar)" for k in key)
     shown = shown if len(key) == 1 else f"'(' || {shown} || ')'"
     conditions = " and ".join([f"{k} is not null" for k in key] + ([f"({where})"] if where else []))
