@@ -1,5 +1,5 @@
 -- The assigned account-level tag values of non-deleted customers, stored narrow: marts.customer_tags
--- is a view that adds the catalog's columns (dimension, labels, source, cadence) and the run date.
+-- is a view that adds the catalog's columns (dimension, labels, source, cadence).
 -- DuckDB spends most of a table's write on its text columns, and repeating the catalog's text on
 -- each of 9M rows (1M customers) cost about half of the mart's build (docs/benchmark.md).
 -- The tag models are listed in macros/registry.sql (account_tags). as_of_date is the run date each
