@@ -1,12 +1,12 @@
 {#
-    Stored verdicts (the base models of orders, order_items, contacts and tickets; see
-    docs/design.md "Incremental refresh").
+    Stored verdicts (the base models of orders, order_items, contacts, tickets and the two event
+    tables; see docs/design.md "Incremental refresh").
 
     A staging verdict (rejection_reason) depends on the row, on parent rows (an order's
     account, a line's order and product) and on the run date (rows dated after it are
-    rejected). Where judging every row at each read would cost a big join, the base model
-    stores the verdict of each current version next to it, and the staging model is a view of
-    the current versions. An incremental run re-judges exactly the keys whose verdict can have
+    rejected). Where judging every row at each read would cost a big join, or a pass over a big
+    table that many models read, the base model stores the verdict of each current version
+    next to it, and the staging model is a view of the current versions. An incremental run re-judges exactly the keys whose verdict can have
     changed since the model last ran, re-ranking all their versions (rank_versions,
     macros/versions.sql), and dbt's delete+insert on the key swaps them in:
       - keys with a new version in this run's files (new keys, re-deliveries);

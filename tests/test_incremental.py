@@ -6,7 +6,8 @@ zone and run date, and every published and audit table must match row for row. E
 a normal generated delivery plus the cases that break naive incremental logic: a re-delivered
 order line, an order whose account arrives a day late, an order dated after the run date, a
 stale re-delivery that must lose, an order moved to another account and day, a whole file
-delivered twice, and an account deleted later.
+delivered twice, an account deleted later, and campaign and web events whose stored verdict
+changes without a new version (dated after the run date, or of a campaign that arrives late).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ COMPARED = [
     "intermediate.int_customer_daily_purchases", "intermediate.int_customer_daily_category_sales",
     "staging.stg_crm__accounts", "staging.stg_orders__orders", "staging.stg_orders__order_items",
     "staging.stg_support__tickets", "staging.stg_campaigns__campaign_events",
+    "staging.stg_campaigns__web_events",
     "staging.base_orders__orders", "staging.base_orders__order_items",
 ]
 BOOKKEEPING = {"_loaded_at", "_evaluated_at", "_as_of_date"}
@@ -76,7 +78,26 @@ def _edge_cases(raw: Path, day: dt.date, n: int, landing: LandingZone) -> None:
             {"order_id": order_id, "line_no": line_no, "product_id": product, "quantity": quantity + 5,
              "unit_price": price, "discount_amount": 0, "unit_cost": cost},
         ], name=f"day{n}_edge_items.parquet")
+        # events dated after the run date (valid from tomorrow), and one of a campaign that
+        # arrives tomorrow
+        campaign, email = _one(raw, """
+            select campaign_id, recipient_email from read_parquet('{raw}/campaigns/campaign_events/*.parquet')
+            where campaign_id like 'CMP%' and recipient_email like '%@%' order by event_id limit 1""")
+        tomorrow = _at(day + dt.timedelta(days=1), 9)
+        landing.deliver("campaigns/campaign_events", [
+            {"event_id": "future_ce1", "campaign_id": campaign, "recipient_email": email,
+             "event_type": "clicked", "event_ts": tomorrow},
+            {"event_id": "late_ce1", "campaign_id": "late_cp1", "recipient_email": email,
+             "event_type": "sent", "event_ts": _at(day, 9)},
+        ], name=f"day{n}_edge_campaign_events.parquet")
+        landing.deliver("campaigns/web_events", [
+            {"event_id": "future_we1", "visitor_id": "v_future", "user_email": email,
+             "event_type": "page_view", "product_category": "electronics", "event_ts": tomorrow},
+        ], name=f"day{n}_edge_web_events.parquet")
     elif n == 2:
+        landing.deliver("campaigns/campaigns", [
+            {"campaign_id": "late_cp1", "campaign_name": "Late campaign", "channel": "email"},
+        ], name=f"day{n}_edge_campaigns.parquet")
         # the late account arrives: yesterday's orphan order now counts
         landing.deliver("crm/accounts", [
             {"account_id": "late_a1", "account_name": "Late Arrival Ltd", "customer_type": "B2B",

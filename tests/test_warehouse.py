@@ -10,10 +10,11 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import LandingZone, build_warehouse, query, ts
 
-from crm_tags.build import DbtError
+from crm_tags.build import DbtError, run_dbt
 
 AS_OF = "2025-06-30"
 
@@ -316,6 +317,30 @@ def test_views_work_in_a_copy_under_another_name(warehouse, tmp_path):
     assert len(views) > 10
     for schema, view in views:
         query(copy, f'select count(*) from "{schema}"."{view}"')
+
+
+def test_a_second_value_of_a_single_valued_tag_fails_the_dbt_test(warehouse, tmp_path):
+    # tests/dbt/assert_single_valued_tags_have_one_value.sql, on a copy with stored rows added
+    copy, target = tmp_path / "duplicated.duckdb", tmp_path / "target"
+    shutil.copyfile(warehouse, copy)
+
+    def add_rows(condition: str, value: str = "tag_value") -> None:
+        with duckdb.connect(str(copy)) as con:
+            con.execute(f"""insert into intermediate.int_customer_tag_values
+                select customer_id, tag_code, {value}, evidence, as_of_date
+                from intermediate.int_customer_tag_values where {condition}""")
+
+    def dbt_test() -> str:
+        return run_dbt(["test", "--select", "assert_single_valued_tags_have_one_value"],
+                       warehouse.parent / "raw", copy, AS_OF, target, quiet=True)
+
+    # a second value of a multi-valued tag is allowed
+    add_rows("customer_id = 'a4' and tag_code = 'browsing_interest'", value="'electronics'")
+    dbt_test()
+    # the same value twice, and a second recency, are not: each is one failing row
+    add_rows("customer_id = 'a4' and tag_value = 'electronics' or customer_id = 'a1' and tag_code = 'recency'")
+    with pytest.raises(DbtError, match=r"FAIL 2 assert_single_valued_tags_have_one_value"):
+        dbt_test()
 
 
 def test_empty_landing_zone_builds(tmp_path):

@@ -1,11 +1,29 @@
 -- A customer holds at most one value of a single-valued tag; multi-valued tags hold each value once.
--- One grouping: by (customer, tag) for single-valued tags, by (customer, tag, value) for the others.
-select customer_tags.customer_id, customer_tags.tag_code, count(*) as values_held
-from {{ ref('customer_tags') }} as customer_tags
-inner join {{ ref('tag_definitions') }} as definitions
-    on customer_tags.tag_code = definitions.tag_code
-group by
-    customer_tags.customer_id,
-    customer_tags.tag_code,
-    case when definitions.is_multi_valued then customer_tags.tag_value end
+-- One key per row: (customer, tag) for single-valued tags, (customer, tag, value) for the others.
+-- Grouped first by a 64-bit hash of the key (grouping the strings of 9M rows costs twice as
+-- much); only the keys whose hash repeats are grouped by their strings, which also drops a
+-- hash collision of two different keys.
+with
+
+held as (
+    select
+        customer_tags.customer_id,
+        customer_tags.tag_code,
+        case when definitions.is_multi_valued then customer_tags.tag_value end as multi_value,
+    from {{ ref('customer_tags') }} as customer_tags
+    inner join {{ ref('tag_definitions') }} as definitions
+        on customer_tags.tag_code = definitions.tag_code
+),
+
+repeated as (
+    select hash(customer_id, tag_code, multi_value) as key_hash
+    from held
+    group by key_hash
+    having count(*) > 1
+)
+
+select customer_id, tag_code, count(*) as values_held
+from held
+where hash(customer_id, tag_code, multi_value) in (select key_hash from repeated)
+group by customer_id, tag_code, multi_value
 having count(*) > 1
