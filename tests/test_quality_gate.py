@@ -276,6 +276,31 @@ def test_a_duplicated_fact_line_fails_naming_its_key(published, tmp_path):
 
 
 @slow
+def test_a_second_value_of_a_single_valued_tag_fails_naming_the_customer(published, tmp_path):
+    def add_values(con):
+        tag_values = "intermediate.int_customer_tag_values"
+        single, value = con.execute(f"select customer_id, tag_value from {tag_values} "
+                                    "where tag_code = 'recency' order by all limit 1").fetchone()
+        multi, interest = con.execute(f"select customer_id, min(tag_value) from {tag_values} "
+                                      "where tag_code = 'browsing_interest' group by customer_id "
+                                      "having count(*) = 1 order by all limit 1").fetchone()
+        second = "over_180d" if value != "over_180d" else "within_30d"
+        con.execute(f"insert into {tag_values} select customer_id, tag_code, ?, evidence, as_of_date "
+                    f"from {tag_values} where customer_id = ? and tag_code = 'recency'", [second, single])
+        # a multi-valued tag may hold several values, each once
+        con.execute(f"insert into {tag_values} select customer_id, tag_code, tag_value, evidence, as_of_date "
+                    f"from {tag_values} where customer_id = ? and tag_code = 'browsing_interest'", [multi])
+        return single, sorted([value, second]), multi, interest
+
+    (single, values, multi, interest), result = _gate_a_changed_copy(published, tmp_path, add_values)
+    [finding] = [f for f in result.failures if f.suite == "tag_marts.one_value_per_tag"]
+    assert sorted(finding.examples) == sorted([
+        f"customer {single} holds 2 values of the single-valued tag recency: {', '.join(values)}",
+        f"customer {multi} holds a value of browsing_interest more than once: {interest}, {interest}",
+    ])
+
+
+@slow
 def test_a_daily_only_refresh_keeps_the_weekly_grade_of_its_run_and_passes(published, tmp_path):
     """The daily schedule refreshes the daily tags only: the weekly grade keeps its run date in
     marts.customer_tags, and the gate does not hold it against a week's newer orders."""
