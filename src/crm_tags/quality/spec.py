@@ -108,21 +108,27 @@ def unique_key_suite(
 
     One grouping query, materialised once, where GX's unique expectations window over the whole
     table twice (for the unexpected count, then again for the examples): at 1M customers those
-    were 45 s of the gate's 105 s in DuckDB.
+    were 45 s of the gate's 105 s in DuckDB. It groups a 64-bit hash of the key first, then the
+    key itself only where a hash repeats (which also drops two keys that share a hash): grouping
+    the strings of every row cost 10-30% more (20M order lines: 2.9-3.4 s against 2.3-2.4 s).
     """
     keys = ", ".join(key)
     label = key_label(key)
     shown = " || ', ' || ".join(f"cast({k} as varchar)" for k in key)
     shown = shown if len(key) == 1 else f"'(' || {shown} || ')'"
     conditions = " and ".join([f"{k} is not null" for k in key] + ([f"({where})"] if where else []))
-    # the text is only made for a duplicated key: DuckDB moves problem_suite's `problem is not
-    # null` next to the having clause, and a bare printf() would run for every key (3 s more
-    # over the 20M order lines)
     return problem_suite(name, f"""
-        select {keys}, case when count(*) > 1 then printf(
-            '{relation}: {label} = %s is held by %d rows', {shown}, count(*)) end as problem
+        with repeated as (
+            select hash({keys}) as key_hash
+            from {relation}
+            where {conditions}
+            group by key_hash
+            having count(*) > 1
+        )
+        select {keys}, printf(
+            '{relation}: {label} = %s is held by %d rows', {shown}, count(*)) as problem
         from {relation}
-        where {conditions}
+        where {conditions} and hash({keys}) in (select key_hash from repeated)
         group by {keys}
         having count(*) > 1
         """, description, severity)
