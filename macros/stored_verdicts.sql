@@ -6,9 +6,10 @@
     account, a line's order and product) and on the run date (rows dated after it are
     rejected). Where judging every row at each read would cost a big join, or a pass over a big
     table that many models read, the base model stores the verdict of each current version
-    next to it, and the staging model is a view of the current versions. An incremental run re-judges exactly the keys whose verdict can have
-    changed since the model last ran, re-ranking all their versions (rank_versions,
-    macros/versions.sql), and dbt's delete+insert on the key swaps them in:
+    next to it, and the staging model is a view of the current versions. An incremental run
+    re-judges exactly the keys whose verdict can have changed since the model last ran,
+    re-ranking all their versions (rank_versions, macros/versions.sql), and dbt's
+    delete+insert on the key swaps them in:
       - keys with a new version in this run's files (new keys, re-deliveries);
       - keys whose current version's parent was re-judged or re-loaded since (a late account
         arrives, an order is cancelled, an account is deleted ...):
