@@ -474,10 +474,10 @@ def run_daily_job(raw_dir: Path, warehouse: Path, as_of: str, run_dir: Path, par
     profile and partial parse were made with), after an untimed copy of it; the copy then
     takes its place, so the all-tags refresh that follows starts from the same state."""
     before = run_dir / "warehouse_before_daily_job.duckdb"
-    wal = warehouse.with_name(warehouse.name + ".wal")
+    wal, before_wal = (f.with_name(f.name + ".wal") for f in (warehouse, before))
     shutil.copyfile(warehouse, before)
     if wal.exists():
-        shutil.copyfile(wal, before.with_name(before.name + ".wal"))
+        shutil.copyfile(wal, before_wal)
     selection = daily_job_selection(parsed_by / "manifest.json", project_dir)
     try:
         step = run_build("dbt build (daily job)", raw_dir, warehouse, as_of,
@@ -486,8 +486,8 @@ def run_daily_job(raw_dir: Path, warehouse: Path, as_of: str, run_dir: Path, par
     finally:
         wal.unlink(missing_ok=True)
         before.replace(warehouse)
-        if before.with_name(before.name + ".wal").exists():
-            before.with_name(before.name + ".wal").replace(wal)
+        if before_wal.exists():
+            before_wal.replace(wal)
     step.detail["nodes_selected"] = len(selection)
     return step
 
