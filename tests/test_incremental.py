@@ -21,6 +21,7 @@ import duckdb
 import pytest
 from conftest import LandingZone, query
 
+from crm_tags import PROJECT_DIR
 from crm_tags.bench import write_daily_delivery
 from crm_tags.build import DbtError, build, run_dbt
 from crm_tags.generate import generate_landing_zone
@@ -205,6 +206,33 @@ def test_a_loaded_file_that_changes_or_vanishes_needs_a_full_refresh(tmp_path):
         ("crm/accounts/renamed.parquet", 2)]
 
 
+def test_only_a_table_merged_on_the_tested_key_is_checked_by_the_rows_written(tmp_path):
+    # macros/test_unique_combination.sql: grouping only the rows a run wrote finds every
+    # duplicate it made only when its merge rewrites every row of the keys it writes
+    project = tmp_path / "project"
+    for part in ["models", "macros", "seeds", "tests/dbt"]:
+        shutil.copytree(PROJECT_DIR / part, project / part)
+    shutil.copy(PROJECT_DIR / "dbt_project.yml", project)
+    cases = {
+        "core.fct_orders: order_id": True,  # merge on order_id
+        "core.fct_order_lines: line_no, order_id": True,  # the key in any order
+        "core.fct_order_lines: order_id": False,  # merged on (order_id, line_no)
+        "staging.stg_campaigns__campaign_events: event_id": True,  # a view over its base model
+        "staging.stg_campaigns__campaign_events: campaign_id": False,
+        "core.fct_tickets: ticket_id": False,  # a view over several models
+        "marts.customer_profile: customer_id": False,  # rebuilt, not merged
+    }
+    (project / "macros" / "probe.sql").write_text(
+        "{% macro probe() %}{% for case in " + repr(list(cases)) + " %}"
+        "{% set table, columns = case.split(': ') %}{% set schema, name = table.split('.') %}"
+        "{% do log('probe ' ~ case ~ ' = ' ~ merged_on_key({'schema': schema, 'identifier': name},"
+        " columns.split(', ')), info=true) %}{% endfor %}{% endmacro %}")
+    output = run_dbt(["run-operation", "probe", "--project-dir", str(project)], tmp_path / "raw",
+                     tmp_path / "w.duckdb", AS_OF, tmp_path / "target", quiet=True)
+    assert {case: f"probe {case} = {merged}" in output for case, merged in cases.items()} == {
+        case: True for case in cases}
+
+
 def test_a_daily_build_checks_the_keys_it_wrote_and_dbt_test_checks_all(tmp_path):
     # macros/test_unique_combination.sql: an incremental build groups only the keys it wrote
     raw = tmp_path / "raw"
@@ -225,6 +253,10 @@ def test_a_daily_build_checks_the_keys_it_wrote_and_dbt_test_checks_all(tmp_path
     with pytest.raises(DbtError, match=r"FAIL 1 unique_combination_fct_orders_order_id"):
         build(raw, warehouse, AS_OF, select="+fct_orders", target_path=target, quiet=True, unit_tests=False)
     assert query(warehouse, f"select count(*) from core.fct_orders where order_id = '{touched}'") == [(2,)]
+    # fct_orders is merged on order_id, so the test grouped only the rows the build wrote
+    (compiled,) = (target / "compiled").rglob("unique_combination_fct_orders_order_id*.sql")
+    assert "and _evaluated_at = cast(" in compiled.read_text()
+    assert "hash(order_id) in" not in compiled.read_text()
     # `dbt test` checks every key
     with pytest.raises(DbtError, match=r"FAIL 2 unique_combination_fct_orders_order_id"):
         run_dbt(["test", "--select", "fct_orders"], raw, warehouse, AS_OF, target, quiet=True)
