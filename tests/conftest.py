@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from crm_tags import PROJECT_DIR
 from crm_tags.build import build
 from crm_tags.contract import write_delivery
 
@@ -28,6 +30,15 @@ def build_warehouse(raw_dir: Path, warehouse: Path, as_of: str, tmp_path: Path) 
     """dbt build into `warehouse`; a per-test target dir keeps parallel runs apart."""
     build(raw_dir, warehouse, as_of, target_path=tmp_path / "dbt_target", quiet=True)
     return warehouse
+
+
+def copy_project(project: Path) -> Path:
+    """A copy of the dbt project (models, macros, seeds, data tests) to change in a test; build
+    it with `build(..., project_dir=project)`."""
+    for part in ["models", "macros", "seeds", "tests/dbt"]:
+        shutil.copytree(PROJECT_DIR / part, project / part)
+    shutil.copy(PROJECT_DIR / "dbt_project.yml", project)
+    return project
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import LandingZone, query
+from conftest import LandingZone, copy_project, query
 
-from crm_tags import PROJECT_DIR
 from crm_tags.bench import write_daily_delivery
 from crm_tags.build import DbtError, build, run_dbt
 from crm_tags.generate import generate_landing_zone
@@ -209,10 +208,7 @@ def test_a_loaded_file_that_changes_or_vanishes_needs_a_full_refresh(tmp_path):
 def test_only_a_table_merged_on_the_tested_key_is_checked_by_the_rows_written(tmp_path):
     # macros/test_unique_combination.sql: grouping only the rows a run wrote finds every
     # duplicate it made only when its merge rewrites every row of the keys it writes
-    project = tmp_path / "project"
-    for part in ["models", "macros", "seeds", "tests/dbt"]:
-        shutil.copytree(PROJECT_DIR / part, project / part)
-    shutil.copy(PROJECT_DIR / "dbt_project.yml", project)
+    project = copy_project(tmp_path / "project")
     cases = {
         "core.fct_orders: order_id": True,  # merge on order_id
         "core.fct_order_lines: line_no, order_id": True,  # the key in any order

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import LandingZone, build_warehouse, query, ts
+from conftest import LandingZone, build_warehouse, copy_project, query, ts
 
-from crm_tags import PROJECT_DIR
 from crm_tags.build import DbtError, build, run_dbt
 
 AS_OF = "2025-06-30"
@@ -347,10 +346,7 @@ def test_a_second_value_of_a_single_valued_tag_fails_the_dbt_test(warehouse, tmp
 def test_a_text_mapped_twice_in_a_seed_fails_naming_the_seed(tmp_path):
     # seeds/_seeds.yml: a steward's CSV edit that lists a text twice (it would give a web event
     # two categories, and count it twice through the fct_web_events view)
-    project = tmp_path / "project"
-    for part in ["models", "macros", "seeds", "tests/dbt"]:
-        shutil.copytree(PROJECT_DIR / part, project / part)
-    shutil.copy(PROJECT_DIR / "dbt_project.yml", project)
+    project = copy_project(tmp_path / "project")
     with open(project / "seeds" / "category_mapping.csv", "a", encoding="utf-8") as mapping:
         mapping.write("数码,books\n")
     with pytest.raises(DbtError, match=r"FAIL 1 unique_category_mapping_category_text"):
