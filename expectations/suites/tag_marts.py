@@ -22,6 +22,7 @@ from crm_tags.quality.spec import (
     Suite,
     Table,
     problem_suite,
+    repeated_key_hashes,
     sql_string,
     unique_key_suite,
 )
@@ -132,15 +133,12 @@ def values_in_catalog_suite() -> Suite:
 
 
 def one_value_suite() -> Suite:
+    # (customer, tag) pairs held more than once, by their hash first (1M customers: 2.2 -> 1.9 s)
+    repeated = repeated_key_hashes("marts.customer_tags", ["customer_id", "tag_code"])
     return problem_suite(
         "tag_marts.one_value_per_tag",
-        """
-        with repeated as (
-            -- (customer, tag) pairs held more than once, grouped by a 64-bit hash first and
-            -- by their strings only where a hash repeats (1M customers: 2.2 -> 1.9 s)
-            select hash(customer_id, tag_code) as key_hash
-            from marts.customer_tags group by key_hash having count(*) > 1
-        ),
+        f"""
+        with repeated as ({repeated}),
         offending as (
             select tags.customer_id, tags.tag_code, count(*) as rows_held,
                 coalesce(definitions.is_multi_valued, false) as is_multi_valued,

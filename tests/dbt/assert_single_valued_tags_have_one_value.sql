@@ -1,8 +1,6 @@
 -- A customer holds at most one value of a single-valued tag; multi-valued tags hold each value once.
 -- One key per row: (customer, tag) for single-valued tags, (customer, tag, value) for the others.
--- Grouped first by a 64-bit hash of the key (grouping the strings of 9M rows costs twice as
--- much); only the keys whose hash repeats are grouped by their strings, which also drops a
--- hash collision of two different keys.
+-- Grouped first by a 64-bit hash of the key (repeated_key_hashes, macros/test_unique_combination.sql).
 with
 
 held as (
@@ -16,10 +14,7 @@ held as (
 ),
 
 repeated as (
-    select hash(customer_id, tag_code, multi_value) as key_hash
-    from held
-    group by key_hash
-    having count(*) > 1
+    {{ repeated_key_hashes('held', ['customer_id', 'tag_code', 'multi_value']) }}
 )
 
 select customer_id, tag_code, count(*) as values_held
