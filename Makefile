@@ -17,8 +17,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/crm-tags demo
 
+# One worker per core, a test file per worker: a test builds dbt in a subprocess that keeps
+# about one core busy, and a file's module fixtures (a built warehouse) are then built once.
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --numprocesses auto --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests orchestration
