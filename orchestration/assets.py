@@ -288,7 +288,7 @@ def published_warehouse(context: AssetExecutionContext, warehouse: Warehouse) ->
 def _refreshed_tags(context: AssetExecutionContext) -> list[str]:
     """Codes of the tag models materialised by this run (the UI's answer to "what ran")."""
     records = context.instance.get_records_for_run(
-        run_id=context.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+        run_id=context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
     ).records
     names = {
         r.event_log_entry.dagster_event.asset_key.path[-1]
