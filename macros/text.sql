@@ -29,3 +29,27 @@
 {% macro clean_key(expression) -%}
     nullif({{ trim_spaces(expression) }}, '')
 {%- endmacro %}
+
+{#
+    A product category's code: the mapping's code for a text it lists (seeds/category_mapping.csv:
+    synonyms, Chinese and English), else the text itself as a snake_case code ("Pet Supplies" ->
+    pet_supplies): a category the mapping does not list stays its own category. `other` only
+    for a text without a letter or digit. `text` is already normalised (normalize_code);
+    `mapped_code` is the mapping's code for it (null when unlisted).
+#}
+{% macro category_code(text, mapped_code) -%}
+    coalesce({{ mapped_code }}, {{ category_slug(text) }}, 'other')
+{%- endmacro %}
+
+{% macro category_slug(text) -%}
+    {{ return(adapter.dispatch('category_slug', 'crm_tags')(text)) }}
+{%- endmacro %}
+
+{% macro default__category_slug(text) -%}
+    nullif(trim(regexp_replace({{ text }}, '[^[:alnum:]]+', '_', 'g'), '_'), '')
+{%- endmacro %}
+
+{% macro duckdb__category_slug(text) -%}
+    {#- RE2's Unicode classes: Chinese characters are letters and stay -#}
+    nullif(trim(regexp_replace({{ text }}, '[^\p{L}\p{N}]+', '_', 'g'), '_'), '')
+{%- endmacro %}

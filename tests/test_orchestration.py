@@ -8,7 +8,6 @@ fixture prepares the manifest itself: `prepare_if_dev()` acts only under `dagste
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import os
@@ -20,6 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 from conftest import LandingZone, query, ts
 
 from crm_tags import PROJECT_DIR
@@ -69,8 +69,8 @@ def manifest_graph(orch: SimpleNamespace) -> tuple[dict[str, Any], dict[str, set
 
 
 def catalog_cadences() -> dict[str, str]:
-    with (PROJECT_DIR / "seeds" / "tag_definitions.csv").open(encoding="utf-8") as f:
-        return {row["tag_code"]: row["refresh_frequency"] for row in csv.DictReader(f)}
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return {code: tag["refresh_frequency"] for code, tag in project["vars"]["tag_catalog"].items()}
 
 
 def job_keys(orch: SimpleNamespace, job: str) -> set[tuple[str, ...]]:
@@ -223,21 +223,17 @@ def test_every_computed_tag_is_scheduled_once_by_its_own_cadence(orch):
 def test_a_catalog_change_moves_the_tag_without_python(orch, tmp_path):
     from crm_tags.catalog import Cadences, read_catalog
 
-    lines = (PROJECT_DIR / "seeds" / "tag_definitions.csv").read_text(encoding="utf-8").splitlines()
-    edited = [
-        line.replace(",daily,", ",weekly,") if line.startswith("recency,") else line
-        for line in lines
-    ]
-    (tmp_path / "tag_definitions.csv").write_text("\n".join(edited) + "\n", encoding="utf-8")
-    moved = Cadences(read_catalog(tmp_path / "tag_definitions.csv"), orch.CADENCES.graph)
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    project["vars"]["tag_catalog"]["recency"]["refresh_frequency"] = "weekly"
+    (tmp_path / "dbt_project.yml").write_text(yaml.safe_dump(project), encoding="utf-8")
+    moved = Cadences(read_catalog(tmp_path / "dbt_project.yml"), orch.CADENCES.graph)
     assert "tag_recency" in moved.tag_models("weekly")
     assert "tag_recency" not in moved.models("daily")
 
-    (tmp_path / "bad.csv").write_text(
-        "\n".join(line.replace(",daily,", ",hourly,") for line in lines) + "\n", encoding="utf-8"
-    )
-    with pytest.raises(ValueError, match="hourly"):
-        read_catalog(tmp_path / "bad.csv")
+    project["vars"]["tag_catalog"]["recency"]["refresh_frequency"] = "hourly"
+    (tmp_path / "bad.yml").write_text(yaml.safe_dump(project), encoding="utf-8")
+    with pytest.raises(ValueError, match="recency.refresh_frequency is 'hourly'"):
+        read_catalog(tmp_path / "bad.yml")
 
 
 @pytest.mark.parametrize(

@@ -293,8 +293,57 @@ def test_grade_ignores_the_campaign_feed(warehouse):
 
 def test_tag_catalog_mart(warehouse):
     rows = query(warehouse, "select tag_code, label_zh, label_en, refresh_frequency from marts.tag_catalog")
-    assert len(rows) == 19
+    assert len(rows) == 20
     assert ("customer_grade", "客户等级", "Customer grade", "weekly") in rows
+    assert ("churn_risk", "流失风险", "Churn risk", "monthly") in rows
+
+
+def test_unlisted_categories_stay_their_own(tmp_path, landing):
+    """A category the mapping does not list is the shop's own category, not `other`: books 40% /
+    food 35% / toys 25% is mixed, food alone is food; the category tags' values are the
+    categories present in the product data, labelled where the mapping has labels."""
+    t = lambda days: ts(AS_OF, days)
+    landing.deliver("crm/accounts", [
+        {"account_id": acc, "customer_type": "B2C", "updated_at": t(100), "is_deleted": False}
+        for acc in ("shop", "foodie", "browser")
+    ])
+    landing.deliver("crm/contacts", [
+        {"contact_id": "k1", "account_id": "browser", "email": "b@example.com", "updated_at": t(100)},
+    ])
+    landing.deliver("orders/products", [
+        {"product_id": "p_book", "category": " 图书 ", "list_price": Decimal("40.00")},
+        {"product_id": "p_food", "category": "Food", "list_price": Decimal("35.00")},
+        {"product_id": "p_toy", "category": "TOYS ", "list_price": Decimal("25.00")},
+    ])
+    baskets = {"shop": ["p_book", "p_food", "p_toy"], "foodie": ["p_food"]}
+    prices = {"p_book": Decimal("40.00"), "p_food": Decimal("35.00"), "p_toy": Decimal("25.00")}
+    orders, items = [], []
+    for customer, products in baskets.items():
+        for n, product in enumerate(products):
+            order_id = f"{customer}_{n}"
+            orders.append({"order_id": order_id, "account_id": customer, "order_ts": t(10 + n),
+                           "status": "paid", "sales_channel": "online", "_ingested_at": t(10 + n)})
+            items.append({"order_id": order_id, "line_no": 1, "product_id": product, "quantity": 1,
+                          "unit_price": prices[product], "discount_amount": Decimal("0.00"),
+                          "unit_cost": Decimal("1.00")})
+    landing.deliver("orders/orders", orders)
+    landing.deliver("orders/order_items", items)
+    landing.deliver("campaigns/web_events", [
+        {"event_id": f"w{i}", "visitor_id": "v", "user_email": "b@example.com", "event_type": "page_view",
+         "product_category": "Pet  Supplies", "event_ts": t(i)} for i in range(5)
+    ])
+    warehouse = build_warehouse(landing.root, tmp_path / "wh.duckdb", AS_OF, tmp_path)
+
+    tags = set(query(warehouse, """select customer_id, tag_code, tag_value from marts.customer_tags
+        where tag_code in ('product_preference', 'browsing_interest')"""))
+    assert tags == {("shop", "product_preference", "mixed"), ("foodie", "product_preference", "food"),
+                    ("browser", "browsing_interest", "pet_supplies")}
+    assert query(warehouse, """select tag_value, label_zh, label_en from marts.tag_value_labels
+        where tag_code = 'product_preference' order by sort_order""") == [
+        ("books", "图书", "Books"), ("food", "food", "food"), ("pet_supplies", "pet_supplies", "pet_supplies"),
+        ("toys", "toys", "toys"), ("mixed", "多品类", "Mixed")]
+    assert query(warehouse, "select allowed_values from marts.tag_catalog where tag_code = 'browsing_interest'") \
+        == [("books, food, pet_supplies, toys",)]
 
 
 def test_same_data_same_date_gives_identical_tables(warehouse, tmp_path):
@@ -357,7 +406,7 @@ def test_a_text_mapped_twice_in_a_seed_fails_naming_the_seed(tmp_path):
 def test_empty_landing_zone_builds(tmp_path):
     warehouse = build_warehouse(tmp_path / "nothing_here", tmp_path / "empty.duckdb", AS_OF, tmp_path)
     assert query(warehouse, "select count(*) from marts.customer_profile") == [(0,)]
-    assert query(warehouse, "select count(*) from marts.tag_catalog") == [(19,)]
+    assert query(warehouse, "select count(*) from marts.tag_catalog") == [(20,)]
 
 
 def test_missing_required_column_fails_naming_table_file_and_column(tmp_path, landing):

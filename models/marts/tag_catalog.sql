@@ -1,4 +1,4 @@
--- marts.tag_catalog: one row per tag, from seeds/tag_catalog.csv, with its allowed value codes.
+-- marts.tag_catalog: one row per tag, from the catalog (reference.tag_definitions), with its value codes.
 -- Value labels (zh/en) are in marts.tag_value_labels.
 with
 

@@ -149,8 +149,10 @@ PRODUCT_CATEGORIES: dict[str, tuple[int, float, float, tuple[str, ...], tuple[st
 PRODUCT_BRANDS: tuple[str, ...] = (
     "华帆", "Nova", "优品", "Apex", "云杉", "Zenith", "青木", "Orion", "朗境", "Vista",
 )
-# Category text that maps to nothing in category_mapping.csv: product_preference `other`.
-UNMAPPED_CATEGORIES: tuple[str, ...] = ("其他", "misc", "gift cards", "礼品卡", "宠物用品", "汽车用品")
+# The category texts of the generator's `other` products: "其他" (the mapping's `other`) and
+# the shop's own categories that seeds/category_mapping.csv does not list, each of which stays
+# its own category (gift_cards, 礼品卡, ...), as in a real shop.
+OTHER_CATEGORIES: tuple[str, ...] = ("其他", "gift cards", "礼品卡", "宠物用品", "汽车用品")
 
 # Gibberish for --dirty: clearly unparseable text (placeholders, typos, mojibake).
 GIBBERISH: tuple[str, ...] = ("???", "#N/A", "asdfgh", "—", "#REF!", "12345", "xx", "[object Object]")

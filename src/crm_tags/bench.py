@@ -50,8 +50,6 @@ SEEDS_DIR = PROJECT_DIR / "seeds"
 DEFAULT_AS_OF = "2025-06-30"  # fixed, so a cached landing zone stays valid across days
 DEFAULT_DATA_DIR = Path(os.environ.get("CRM_BENCH_DIR", "/tmp/crm-tags-bench"))
 DEFAULT_OUT_DIR = PROJECT_DIR / "bench-results"
-# Tags the reference does not compute: ltv is a fitted statistical model, not a SQL rule.
-NOT_IN_REFERENCE = ("ltv",)
 STAMP = "_bench_landing.json"
 GB = 1024**3
 
@@ -91,6 +89,22 @@ def _raw_relation(raw_dir: Path, table: str) -> str:
             f"from read_blob({files})) as files on files.filename = raw.filename)")
 
 
+def reference_tag_codes() -> list[str]:
+    """The account-level catalog tags the reference computes: those it names as a literal. The
+    others (ltv and churn_risk, a fitted model; a tag added since) are left out of the comparison."""
+    sql = REFERENCE_SQL.read_text()
+    return sorted(
+        code for code, tag in read_catalog().items()
+        if tag.level == "account" and f"'{code}'" in sql
+    )
+
+
+def _catalog_values(tag_code: str) -> str:
+    values = read_catalog()[tag_code].values
+    rows = ", ".join(f"({_sql_string(code)})" for code, _, _ in values) or "(null)"
+    return f"(select * from (values {rows}) as listed (tag_value))"
+
+
 def render_reference_sql(raw_dir: Path, as_of: str | dt.date, seeds_dir: Path = SEEDS_DIR) -> str:
     """bench_reference.sql with its placeholders filled in for one landing zone and run date."""
     as_of = dt.date.fromisoformat(str(as_of))
@@ -99,10 +113,12 @@ def render_reference_sql(raw_dir: Path, as_of: str | dt.date, seeds_dir: Path = 
         kind, name = match.group(1), match.group(2)
         if kind == "raw":
             return _raw_relation(raw_dir, name)
+        if kind == "catalog_values":
+            return _catalog_values(name)
         path = _sql_string(str((seeds_dir / f"{name}.csv").resolve()))
         return f"read_csv({path}, header = true, all_varchar = true)"
 
-    sql = re.sub(r"\{\{(raw|seed):([a-z_/]+)\}\}", fill, REFERENCE_SQL.read_text())
+    sql = re.sub(r"\{\{(raw|seed|catalog_values):([a-z_/]+)\}\}", fill, REFERENCE_SQL.read_text())
     return sql.replace("{{as_of}}", f"date '{as_of.isoformat()}'")
 
 
@@ -121,13 +137,13 @@ def reference_tags(raw_dir: Path, as_of: str | dt.date) -> set[tuple[str, str, s
 
 
 def build_tags(warehouse: Path) -> set[tuple[str, str, str]]:
-    """marts.customer_tags as a (customer_id, tag_code, tag_value) set, without the tags the
-    reference does not compute."""
-    excluded = ", ".join(_sql_string(code) for code in NOT_IN_REFERENCE)
+    """marts.customer_tags as a (customer_id, tag_code, tag_value) set, of the tags the reference
+    computes."""
+    compared = ", ".join(_sql_string(code) for code in reference_tag_codes())
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return set(con.sql(
             "select customer_id, tag_code, tag_value from marts.customer_tags "
-            f"where tag_code not in ({excluded})"
+            f"where tag_code in ({compared})"
         ).fetchall())
 
 
@@ -149,7 +165,7 @@ def _reference_worker(raw_dir: str, as_of: str, database: str, limit: str) -> No
 
 def compare(warehouse: Path, reference_db: Path, examples: int = 5) -> dict[str, Any]:
     """Set difference between marts.customer_tags and the reference's tags."""
-    excluded = ", ".join(_sql_string(code) for code in NOT_IN_REFERENCE)
+    compared = ", ".join(_sql_string(code) for code in reference_tag_codes())
     with duckdb.connect() as con:
         configure(con)
         con.execute(f"attach {_sql_string(str(warehouse))} as wh (read_only)")
@@ -157,7 +173,7 @@ def compare(warehouse: Path, reference_db: Path, examples: int = 5) -> dict[str,
         con.execute(f"""
             create temp table built as
             select customer_id, tag_code, tag_value from wh.marts.customer_tags
-            where tag_code not in ({excluded})
+            where tag_code in ({compared})
         """)
         only_build = con.sql("select * from built except select * from ref.reference_tags")
         only_ref = con.sql("select * from ref.reference_tags except select * from built")
@@ -464,7 +480,7 @@ def daily_job_selection(manifest: Path, project_dir: Path | None = None) -> list
     """The models and seeds the Dagster daily job builds (orchestration's cadence jobs): the
     daily tags and what they need, the BI marts and the audit; weekly and monthly tags are not
     rebuilt (the marts read their last tables)."""
-    catalog = read_catalog((project_dir or PROJECT_DIR) / "seeds" / "tag_definitions.csv")
+    catalog = read_catalog((project_dir or PROJECT_DIR) / "dbt_project.yml")
     return sorted(Cadences(catalog, DbtGraph.from_path(manifest)).models("daily"))
 
 

@@ -1,5 +1,6 @@
--- The benchmark reference: every account-level tag of marts.customer_tags (except ltv, a fitted
--- model rather than SQL) computed by ONE hand-written DuckDB query straight over the Parquet
+-- The benchmark reference: the account-level tags of marts.customer_tags that are rules (ltv and
+-- churn_risk come from a fitted model, not SQL; the tags compared are those named below as
+-- `'<code>' as tag_code`) computed by ONE hand-written DuckDB query straight over the Parquet
 -- landing zone. It is an independent implementation of the same rules as the dbt project
 -- (cleaning, "latest wins" dedupe, the staging rejection rules that decide which rows count,
 -- identity resolution, windows and the thresholds of seeds/tag_thresholds.csv), written for
@@ -14,6 +15,8 @@
 --                    "latest wins" breaks ties in. An integer instead of the file name and mtime
 --                    on every row keeps the dedupe windows small.
 --   {{seed:<name>}}  a seed CSV (all columns as text)
+--   {{catalog_values:<tag>}}  the tag's listed value codes in the catalog (dbt_project.yml), as a
+--                    relation with one column, tag_value
 --   {{as_of}}        the run date, a DATE literal
 with
 
@@ -132,7 +135,11 @@ identities as (
 products as (
     select
         latest.product_id,
-        coalesce(category_mapping.category_code, 'other') as category_code,
+        coalesce(
+            category_mapping.category_code,
+            nullif(trim(regexp_replace(latest.category_text, '[^\p{L}\p{N}]+', '_', 'g'), '_'), ''),
+            'other'
+        ) as category_code,
     from (
         select
             nullif(trim(product_id), '') as product_id,
@@ -441,7 +448,11 @@ web_counts as (
         identities.customer_id,
         case
             when web_events.category_text is not null
-                then coalesce(category_mapping.category_code, 'other')
+                then coalesce(
+                    category_mapping.category_code,
+                    nullif(trim(regexp_replace(web_events.category_text, '[^\p{L}\p{N}]+', '_', 'g'), '_'), ''),
+                    'other'
+                )
         end as category_code,
         count(*) filter (
             where web_events.event_type = 'page_view'
@@ -493,7 +504,7 @@ manual as (
         ) as actions
         semi join kept_accounts on actions.account_id = kept_accounts.account_id
         semi join (
-            select tag_value from {{seed:tag_value_definitions}} where tag_code = 'manual'
+            select tag_value from {{catalog_values:manual}}
         ) as manual_codes on actions.tag_code = manual_codes.tag_value
         cross join p
         where actions.action in ('add', 'remove')

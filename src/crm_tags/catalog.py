@@ -1,13 +1,13 @@
-"""The tag catalog (seeds/tag_definitions.csv) and the dbt graph: which models each cadence runs.
+"""The tag catalog (var `tag_catalog` in dbt_project.yml) and the dbt graph: which models each
+cadence runs.
 
-The cadence of a tag is its catalog row's `refresh_frequency`; its model is `tag_<code>`
-(the convention of macros/registry.sql). Nothing here lists tags by hand: a catalog row with
+The cadence of a tag is its catalog entry's `refresh_frequency`; its model is `tag_<code>`
+(macros/tag_catalog.sql derives the same). Nothing here lists tags by hand: a catalog entry with
 `weekly` and a `tag_<code>` model is picked up by the weekly job at the next load.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,9 +16,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from crm_tags import PROJECT_DIR
 
-CATALOG_CSV = PROJECT_DIR / "seeds" / "tag_definitions.csv"
+DBT_PROJECT_YML = PROJECT_DIR / "dbt_project.yml"
 CADENCES = ("daily", "weekly", "monthly")
 
 # How old a tag's newest run date may get before it is stale: one cadence period (a month is
@@ -41,29 +43,41 @@ class CatalogTag:
     dimension: str
     level: str
     cadence: str
+    # listed values: (code, label_zh, label_en) in display order
+    values: tuple[tuple[str, str, str], ...] = ()
+    # "product_categories": the values are the categories present in the product data
+    values_from: str | None = None
 
     @property
     def model(self) -> str:
         return TAG_MODEL_PREFIX + self.code
 
 
-def read_catalog(path: Path = CATALOG_CSV) -> dict[str, CatalogTag]:
-    """tag_code -> catalog entry; fails on a cadence the schedules do not know."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+def read_catalog(path: Path = DBT_PROJECT_YML) -> dict[str, CatalogTag]:
+    """tag_code -> catalog entry, from a dbt_project.yml; fails on a cadence the schedules do not
+    know (dbt checks the other fields while it parses: macros/tag_catalog.sql)."""
+    project = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    entries = (project.get("vars") or {}).get("tag_catalog")
+    if not isinstance(entries, dict) or not entries:
+        raise ValueError(f"{path.name}: vars.tag_catalog must map each tag_code to its entry")
     tags = {}
-    for row in rows:
-        cadence = row["refresh_frequency"].strip().lower()
+    for code, entry in entries.items():
+        cadence = str(entry.get("refresh_frequency", "")).strip().lower()
         if cadence not in CADENCES:
             raise ValueError(
-                f"{path.name}: tag {row['tag_code']!r} has refresh_frequency {cadence!r}; "
+                f"{path.name}: vars.tag_catalog.{code}.refresh_frequency is {cadence!r}; "
                 f"expected one of {', '.join(CADENCES)}"
             )
-        tags[row["tag_code"]] = CatalogTag(
-            code=row["tag_code"],
-            dimension=row["dimension"].strip(),
-            level=row["tag_level"].strip(),
+        tags[code] = CatalogTag(
+            code=code,
+            dimension=str(entry["dimension"]).strip(),
+            level=str(entry["tag_level"]).strip(),
             cadence=cadence,
+            values=tuple(
+                (str(value), str(labels[0]), str(labels[1]))
+                for value, labels in (entry.get("values") or {}).items()
+            ),
+            values_from=entry.get("values_from"),
         )
     return tags
 
@@ -139,7 +153,7 @@ class Cadences:
         unknown = graph.tag_models - {t.model for t in catalog.values()}
         if unknown:
             raise ValueError(
-                f"tag models without a catalog row in {CATALOG_CSV.name}: {sorted(unknown)}"
+                f"tag models without a catalog entry in {DBT_PROJECT_YML.name}: {sorted(unknown)}"
             )
 
     def tag_of_model(self, model: str) -> CatalogTag | None:
@@ -156,7 +170,7 @@ class Cadences:
         }
 
     def uncomputed_tags(self) -> set[str]:
-        """Catalog rows without a `tag_<code>` model yet (e.g. a tag still being written)."""
+        """Catalog entries without a `tag_<code>` model yet (e.g. a tag still being written)."""
         return {t.code for t in self.catalog.values() if t.model not in self.graph.tag_models}
 
     def models(self, cadence: str) -> set[str]:

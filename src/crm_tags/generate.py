@@ -262,12 +262,12 @@ def load_seeds(seed_dir: Path | None = None) -> Seeds:
     with (seed_dir / "province_regions.csv").open(encoding="utf-8", newline="") as f:
         provinces = tuple((r["province_name"], r["province_short_name"]) for r in csv.DictReader(f))
     manual: tuple[str, ...] = DEFAULT_MANUAL_TAGS
-    for name in ("tag_value_definitions.csv", "tag_values.csv"):  # the value catalog seed
-        if (seed_dir / name).exists():
-            with (seed_dir / name).open(encoding="utf-8", newline="") as f:
-                rows = csv.DictReader(f)
-                manual = tuple(r["tag_value"] for r in rows if r["tag_code"] == "manual")
-            break
+    catalog_yml = seed_dir.parent / "dbt_project.yml"  # the tag catalog: its manual tag codes
+    if catalog_yml.exists():
+        from crm_tags.catalog import read_catalog
+
+        manual_tag = read_catalog(catalog_yml).get("manual")
+        manual = tuple(code for code, _, _ in manual_tag.values) if manual_tag else manual
     return Seeds(
         industry=_read_mapping(seed_dir / "industry_mapping.csv", "industry_text", "industry_code"),
         category=_read_mapping(seed_dir / "category_mapping.csv", "category_text", "category_code"),
@@ -413,8 +413,7 @@ def _build_catalog(ctx: Ctx) -> Catalog:
     window = np.arange(ctx.order_start_day, ctx.asof_day + 1)
     promo_active, promo_n = _active_matrix(window, promo_start, promo_end)
     camp_active, camp_n = _active_matrix(window, camp_start_day, camp_start_day + camp_days + 7)
-    texts = [ctx.seeds.category.get(code, ()) or txt.UNMAPPED_CATEGORIES
-             for code in CATEGORY_CODES]
+    texts = [_category_texts(ctx, code) for code in CATEGORY_CODES]
     cat_text, cat_text_start, cat_text_count = flatten(texts)
     return Catalog(
         products=products, promotions=promotions, campaigns=campaigns,
@@ -436,11 +435,19 @@ def _active_matrix(window: np.ndarray, start: np.ndarray,
     return mat, n
 
 
+def _category_texts(ctx: Ctx, code: str) -> tuple[str, ...]:
+    """The category texts products and web events of a category carry: the mapping's synonyms;
+    for `other`, "其他" and categories the mapping does not list."""
+    if code == "other":
+        return txt.OTHER_CATEGORIES
+    return ctx.seeds.category.get(code) or txt.OTHER_CATEGORIES
+
+
 def _products(ctx: Ctx, rng: np.random.Generator) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     rows: list[tuple[str, str, str, float, int]] = []
     for k, (code, (count, median, sigma, subs, nouns)) in enumerate(
             txt.PRODUCT_CATEGORIES.items()):
-        variants = ctx.seeds.category.get(code) or txt.UNMAPPED_CATEGORIES
+        variants = _category_texts(ctx, code)
         for _ in range(count):
             sub = int(rng.integers(len(subs)))
             brand = txt.PRODUCT_BRANDS[int(rng.integers(len(txt.PRODUCT_BRANDS)))]

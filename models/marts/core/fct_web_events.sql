@@ -23,7 +23,7 @@ final as (
         events.event_type,
         case
             when events.product_category_text is not null
-                then coalesce(category_mapping.category_code, 'other')
+                then {{ category_code('events.product_category_text', 'category_mapping.category_code') }}
         end as category_code,
         events.event_ts,
         cast(events.event_ts as date) as event_date,

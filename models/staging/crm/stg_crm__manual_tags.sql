@@ -7,7 +7,8 @@ accounts as (
 ),
 
 manual_codes as (
-    select tag_value from {{ ref('tag_value_definitions') }} where tag_code = 'manual'
+    -- the manual tag's value codes listed in the catalog (var tag_catalog)
+    {{ catalog_value_codes('manual') }}
 ),
 
 latest as (

@@ -1,4 +1,5 @@
--- One row per product_id; the free-text category is mapped to a category code (unknown -> other).
+-- One row per product_id; the normalised category text gets its code (macros/text.sql
+-- category_code: the mapping's code, else the text's own snake_case code).
 with
 
 category_mapping as (
@@ -12,7 +13,7 @@ latest as (
 final as (
     select
         latest.*,
-        coalesce(category_mapping.category_code, 'other') as category_code,
+        {{ category_code('latest.category_text', 'category_mapping.category_code') }} as category_code,
         case
             when latest.product_id is null then 'missing product_id'
             when latest.list_price < 0 then 'negative list_price'
