@@ -90,7 +90,11 @@ class Warehouse(ConfigurableResource):
         return {(schema, name) for schema, name in rows}
 
     def publish(self) -> Path:
-        """Rename the audited candidate over the published file (crm_tags.quality.publish)."""
+        """Rename the audited candidate over the published file (crm_tags.quality.publish).
+
+        Like prepare_candidate's copy, it only takes a read lock on the published file: BI
+        connections holding it never make the run fail; a process writing it does, named in
+        the error (crm_tags.warehouse_lock.WarehouseLocked)."""
         from crm_tags.quality.publish import publish
 
         publish(self.candidate, self.published)

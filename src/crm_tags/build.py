@@ -1,4 +1,15 @@
-"""Run dbt against a landing zone and a warehouse file (`crm-tags build`)."""
+"""Run dbt against a landing zone and a warehouse file (`crm-tags build`).
+
+`crm-tags build` is write-audit-publish (crm_tags.quality.publish.build_and_publish): dbt
+builds a candidate file next to the warehouse, the quality gate audits it, and only a passing
+candidate is renamed over the file BI tools read. That file is never opened read-write, so BI
+connections are never locked out and never make the build fail (docs/design.md, "What BI
+reads").
+
+`crm-tags build --scratch [PATH]` is the engineers' build: dbt writes PATH in place (default
+data/dev.duckdb, the file a plain `dbt build` with profiles.yml writes), ungated, published
+nowhere. It refuses the warehouse BI reads.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +21,11 @@ import sys
 from pathlib import Path
 
 from crm_tags import PROJECT_DIR
+from crm_tags.warehouse_lock import explain_lock_error
 
 DEFAULT_RAW_DIR = PROJECT_DIR / "data" / "raw"
-DEFAULT_WAREHOUSE = PROJECT_DIR / "data" / "warehouse.duckdb"
+DEFAULT_WAREHOUSE = PROJECT_DIR / "data" / "warehouse.duckdb"  # published: what BI reads
+DEFAULT_SCRATCH = PROJECT_DIR / "data" / "dev.duckdb"  # profiles.yml's default path
 
 
 class DbtError(RuntimeError):
@@ -55,6 +68,10 @@ def run_dbt(
         text=True,
     )
     output = result.stdout + result.stderr
+    # a file another process holds: one plain sentence naming it, instead of dbt's traceback
+    locked = explain_lock_error(output) if result.returncode != 0 else None
+    if locked:
+        raise DbtError(f"dbt {' '.join(args)} failed: {locked}")
     if not quiet:
         sys.stdout.write(output)
     if result.returncode != 0:
@@ -99,18 +116,51 @@ def build(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw-dir", type=Path, default=Path(os.environ.get("CRM_RAW_DIR", DEFAULT_RAW_DIR)))
     parser.add_argument(
-        "--warehouse", type=Path, default=Path(os.environ.get("CRM_WAREHOUSE_PATH", DEFAULT_WAREHOUSE))
-    )
+        "--warehouse", type=Path, default=Path(os.environ.get("CRM_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)),
+        help="the published warehouse BI tools read: a candidate is built next to it, gated, and "
+             "renamed over it when the gate passes (default: $CRM_WAREHOUSE_PATH or "
+             "data/warehouse.duckdb)")
     parser.add_argument("--as-of", default=None, help="run date YYYY-MM-DD (default: today)")
     parser.add_argument("--select", default=None, help="dbt selection (default: everything)")
     parser.add_argument("--full-refresh", action="store_true",
                         help="rebuild the incremental base models from every delivery file")
+    parser.add_argument("--runtime-dir", type=Path, default=None,
+                        help="quality gate results and Data Docs (default: expectations/uncommitted)")
+    parser.add_argument(
+        "--scratch", type=Path, nargs="?", const=DEFAULT_SCRATCH, default=None, metavar="PATH",
+        help="engineers' build: dbt build in place into PATH (default data/dev.duckdb, what a "
+             "plain `dbt build` writes), with dbt unit tests, no quality gate, nothing "
+             "published; refuses the --warehouse BI reads")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.scratch is not None:
+        return _build_scratch(args)
+    from crm_tags.quality.publish import build_and_publish
+
     try:
-        build(args.raw_dir, args.warehouse, args.as_of, args.select, full_refresh=args.full_refresh)
+        result = build_and_publish(args.raw_dir, args.warehouse, args.as_of, select=args.select,
+                                   full_refresh=args.full_refresh, runtime_dir=args.runtime_dir,
+                                   quiet=False)
+    except DbtError as error:
+        print(f"{error}\nNOT published: {args.warehouse} still holds the last good marts.",
+              file=sys.stderr)
+        return 1
+    print(result.report(), file=sys.stdout if result.published else sys.stderr)
+    return 0 if result.published else 1
+
+
+def _build_scratch(args: argparse.Namespace) -> int:
+    scratch, published = args.scratch.resolve(), args.warehouse.resolve()
+    if scratch == published:
+        print(f"{args.scratch} is the warehouse BI tools read: --scratch never builds it in place "
+              "(a build would lock BI out). `crm-tags build` without --scratch builds a candidate "
+              "and publishes it; give --scratch another file.", file=sys.stderr)
+        return 2
+    try:
+        build(args.raw_dir, scratch, args.as_of, args.select, full_refresh=args.full_refresh)
     except DbtError as error:
         print(error, file=sys.stderr)
         return 1
+    print(f"Built {args.scratch} in place (scratch: no quality gate, not published).")
     return 0

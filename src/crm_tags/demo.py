@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from crm_tags.build import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, DbtError
+from crm_tags.warehouse_lock import WarehouseLocked, explain_lock_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
     if not gate_passed:
         print("quality gate failed: the last good marts stay published", file=sys.stderr)
     if args.warehouse.exists():
-        print_summary(args.warehouse)
+        try:
+            print_summary(args.warehouse)
+        except WarehouseLocked as error:
+            print(error, file=sys.stderr)
+            return 1
     print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     return 0 if gate_passed else 1
 
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 def _build_validate_publish(raw_dir: Path, warehouse: Path, as_of: str,
                             full_refresh: bool = False) -> bool:
     """Build into a candidate file, run the quality gate, publish only if it passes."""
-    from crm_tags.quality.gate import build_and_publish
+    from crm_tags.quality.publish import build_and_publish
 
     result = build_and_publish(raw_dir, warehouse, as_of, full_refresh=full_refresh)
     print(result.report())
@@ -75,13 +80,25 @@ def _rows(counts: dict) -> int:
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    print_summary(args.warehouse)
+    try:
+        print_summary(args.warehouse)
+    except WarehouseLocked as error:
+        print(error, file=sys.stderr)
+        return 1
     return 0
 
 
 def print_summary(warehouse: Path) -> None:
-    """Customers per tag value (with labels), and the landing-zone reconciliation."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    """Customers per tag value (with labels), and the landing-zone reconciliation. Read-only:
+    BI connections do not stop it; a process writing the file does (WarehouseLocked)."""
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException as error:
+        locked = explain_lock_error(str(error))
+        if locked:
+            raise WarehouseLocked(f"Cannot read the summary now: {locked}") from None
+        raise
+    with con:
         customers, as_of = con.sql("select count(*), max(as_of_date) from marts.customer_profile").fetchone()
         print(f"\nTag summary as of {as_of}: {customers:,} customers\n")
         rows = con.sql("""

@@ -16,7 +16,11 @@ BI tools read the warehouse file (CRM_WAREHOUSE_PATH). The gated pipeline never 
 When the build or the gate fails, the warehouse file is untouched (the last good marts stay
 readable) and the candidate is kept as `.<name>.rejected.duckdb` for inspection.
 
-A plain `dbt build` / `crm-tags build` still writes CRM_WAREHOUSE_PATH directly (ungated).
+Nothing here opens the published file read-write, so a BI tool holding it open (a read lock,
+crm_tags.warehouse_lock) never makes a build or a publish fail: the copy and the rename only
+take a read lock, which refuses, naming it, a process that is *writing* the file.
+`crm-tags build` runs this; `crm-tags build --scratch` is the in-place, ungated build for
+engineers (never the file BI reads).
 """
 
 from __future__ import annotations
@@ -33,10 +37,7 @@ import duckdb
 from crm_tags.build import DbtError, build
 from crm_tags.quality.distribution import HISTORY_TABLE, PUBLISHED_RUN_TABLE, record_run
 from crm_tags.quality.gate import GateResult, run_gate
-
-
-class PublishError(RuntimeError):
-    """The warehouse could not be replaced (another process is writing it)."""
+from crm_tags.warehouse_lock import WarehouseLocked, lock_holders, no_writer
 
 
 @dataclass
@@ -91,6 +92,7 @@ def build_and_publish(
     policy: Path | None = None,
     quiet: bool = True,
     full_refresh: bool = False,
+    select: str | None = None,
 ) -> PublishResult:
     """dbt build a candidate, gate it, publish it over `warehouse` only if the gate passes.
 
@@ -98,18 +100,24 @@ def build_and_publish(
     table, file and column); the warehouse is untouched then too. Otherwise returns a
     PublishResult: `.published` (alias `.passed`), `.gate` (the GateResult), `.report()`.
     target_path: dbt target dir for the candidate build (default: a private one next to the
-    warehouse, `.<name>.dbt_target`, so parallel jobs do not share target/).
+    warehouse, `.<name>.dbt_target`, so parallel jobs do not share target/). select: a dbt
+    selection rebuilt in the candidate (the rest is the published copy's).
+    When another process writes the warehouse (or another build its candidate), nothing is
+    built: the result's `.error` names that process.
     """
     warehouse = Path(warehouse).resolve()
     candidate = candidate_path(warehouse)
     target_path = Path(target_path or warehouse.with_name(f".{warehouse.stem}.dbt_target"))
-    _remove(candidate)
     started = time.monotonic()
-    if warehouse.exists() and not full_refresh:
-        copy_warehouse(warehouse, candidate)
+    try:
+        _claim(candidate)
+        if warehouse.exists() and not full_refresh:
+            copy_warehouse(warehouse, candidate)
+    except WarehouseLocked as error:
+        return PublishResult(False, warehouse, None, None, error=str(error))
     try:
         # a production run: dbt unit tests test the SQL and belong to CI (make test)
-        build(raw_dir, candidate, as_of, target_path=target_path, quiet=quiet,
+        build(raw_dir, candidate, as_of, select=select, target_path=target_path, quiet=quiet,
               full_refresh=full_refresh, unit_tests=False)
     except DbtError:
         _keep_rejected(candidate, warehouse)
@@ -148,7 +156,7 @@ def gate_and_publish(
         with duckdb.connect(str(candidate)) as con:
             record_run(con, run_id, now)
         publish(candidate, warehouse)
-    except (PublishError, duckdb.Error) as error:
+    except (WarehouseLocked, duckdb.Error) as error:
         return PublishResult(False, warehouse, _keep_rejected(candidate, warehouse), gate,
                              error=f"Publishing failed: {error}", gate_seconds=gate_seconds)
     return PublishResult(True, warehouse, None, gate, gate_seconds=gate_seconds, run_id=run_id)
@@ -156,33 +164,64 @@ def gate_and_publish(
 
 def publish(candidate: Path, warehouse: Path) -> None:
     """Atomically replace `warehouse` by `candidate` (same directory, so one rename): readers
-    see the old file or the new one, never a mix; open connections keep the old file."""
+    see the old file or the new one, never a mix; open connections keep the old file.
+
+    Takes only a read lock on the old file, so BI connections holding it never stop a publish;
+    raises WarehouseLocked, naming the process, while another process writes it (its work would
+    vanish with the old file)."""
+    candidate, warehouse = Path(candidate), Path(warehouse)
     checkpoint(candidate)  # the file alone must hold every table: no WAL travels
-    try:
-        # A WAL beside the old file: a writer is still at work (refuse) or crashed (fold its
-        # WAL into the old file now, so it is never replayed onto the new one).
-        checkpoint(warehouse)
-    except duckdb.Error as error:
-        raise PublishError(f"{warehouse} is open for writing by another process: {error}") \
-            from error
-    os.replace(candidate, warehouse)
+    if not warehouse.exists():
+        os.replace(candidate, warehouse)
+        return
+    with no_writer(warehouse, f"publish over {warehouse}"):
+        # A WAL beside the old file that nobody writes was left by a crashed writer. Replayed
+        # onto the new file it would corrupt it; its changes belong to the old file, which is
+        # being replaced (and copy_warehouse carried them into the candidate it copied).
+        Path(f"{warehouse}.wal").unlink(missing_ok=True)
+        os.replace(candidate, warehouse)
 
 
 def checkpoint(path: Path) -> None:
-    """Fold a write-ahead log into its file, so the file alone holds every table."""
+    """Fold a write-ahead log into its file, so the file alone holds every table. For files
+    only this process opens (the candidate): it opens `path` read-write."""
     if Path(f"{path}.wal").exists():
         with duckdb.connect(str(path)) as con:
             con.execute("checkpoint")
 
 
 def copy_warehouse(source: Path, target: Path) -> None:
-    """Copy a warehouse file (its WAL folded in first); `target` appears whole or not at all."""
+    """Copy a warehouse file (with a crashed writer's WAL, folded into the copy); `target`
+    appears whole or not at all. `source` is only read, under a read lock: BI connections
+    holding it stay, and a process writing it is named (WarehouseLocked)."""
+    source, target = Path(source), Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    checkpoint(source)
-    shutil.copyfile(source, partial)
+    _remove(partial)
+    with no_writer(source, f"copy {source}") as descriptor, open(partial, "wb") as out:
+        # through the locked descriptor: opening the file again would drop the lock (POSIX)
+        offset = 0
+        while chunk := os.pread(descriptor, 1 << 24, offset):
+            out.write(chunk)
+            offset += len(chunk)
+        wal = Path(f"{source}.wal")
+        if wal.exists():  # no writer holds the file, so the WAL is whole
+            shutil.copyfile(wal, f"{partial}.wal")
+    checkpoint(partial)
     Path(f"{target}.wal").unlink(missing_ok=True)  # a stale log would be replayed onto the copy
     os.replace(partial, target)
+
+
+def _claim(candidate: Path) -> None:
+    """Clear the candidate for a new build, unless a process (another build, someone looking
+    into it) still has it open."""
+    holders = lock_holders(candidate)
+    if holders:
+        raise WarehouseLocked(
+            f"Cannot build now: the candidate {candidate} is open in "
+            f"{', '.join(map(str, holders))}. Let that build finish (or close that connection), "
+            "then run again.")
+    _remove(candidate)
 
 
 def _keep_rejected(candidate: Path, warehouse: Path) -> Path | None:
