@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 def _build_validate_publish(raw_dir: Path, warehouse: Path, as_of: str,
                             full_refresh: bool = False) -> bool:
     """Build into a candidate file, run the quality gate, publish only if it passes."""
-    from crm_tags.quality.gate import build_and_publish
+    from crm_tags.quality.publish import build_and_publish
 
     result = build_and_publish(raw_dir, warehouse, as_of, full_refresh=full_refresh)
     print(result.report())
