@@ -644,6 +644,24 @@ def test_the_gate_never_imports_write_audit_publish():
         assert not {"crm_tags.quality.publish", "crm_tags.quality.validate"} & imported, name
 
 
+def test_a_warehouse_the_gate_cannot_read_blocks_and_data_docs_show_why(tmp_path):
+    import re
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()  # no tables at all
+    result = run_gate(warehouse, manifest=tmp_path / "no_manifest.json",
+                      runtime_dir=tmp_path / "gx")
+    assert not result.passed
+    [finding] = result.failures
+    assert finding.description.startswith("The gate could not read the warehouse")
+    page = result.data_docs_run.read_text(encoding="utf-8")
+    assert "The gate could not read the warehouse" in page and "not evaluated" in page
+    # every anchor the page links to is on it
+    for fragment in re.findall(r'href="#([^"]+)"', page):
+        assert f'id="{fragment}"' in page, fragment
+    assert f'href="runs/{result.data_docs_run.name}"' in result.data_docs.read_text()
+
+
 def test_missing_warehouse_blocks(tmp_path):
     result = run_gate(tmp_path / "nope.duckdb", runtime_dir=tmp_path / "gx", build_docs=False)
     assert not result.passed and "missing" in str(result.failures[0])

@@ -255,19 +255,24 @@ def _validation_definitions(context, suites: list[Suite]) -> list:
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
 
 
+def _block(result: GateResult, checkpoint: str, suite: str, description: str, detail: str,
+           where: str) -> None:
+    """A blocking finding about something that could not be checked at all (`where`: what
+    failed), reported like a failed check so Data Docs show it too."""
+    result.failures.append(Finding(checkpoint, suite, "critical", description, detail))
+    result.checks.append(Check(checkpoint, suite, "critical", description, where, "error", detail))
+
+
 def _run_one_by_one(result: GateResult, checkpoint: str, definitions: list, run_id) -> list:
     outcomes = []
     for definition in definitions:
         try:
             validation = definition.run(result_format=RESULT_FORMAT, run_id=run_id)
         except Exception as error:  # noqa: BLE001 - reported as a blocking finding
-            description = "This check could not be evaluated, so its data is unverified."
             result.suites.append(SuiteSummary(checkpoint, definition.name, 0, 1, 0))
-            result.failures.append(Finding(checkpoint, definition.name, "critical", description,
-                                           _first_line(error)))
-            result.checks.append(Check(checkpoint, definition.name, "critical", description,
-                                       "(the suite's data could not be loaded)", "error",
-                                       _first_line(error)))
+            _block(result, checkpoint, definition.name,
+                   "This check could not be evaluated, so its data is unverified.",
+                   _first_line(error), "the suite's data asset")
             continue
         outcomes.append((None, validation))
     return outcomes
@@ -452,33 +457,32 @@ def run_gate(
                                        str(warehouse)))
         return result
 
+    site = site_dir(runtime_dir, warehouse)
     policy_doc = load_policy(policy)
     try:
         manifest_path = manifest or parse_manifest(runtime_dir / "dbt_target")
         facts = read_facts(warehouse, load_manifest(manifest_path), policy_doc)
     except Exception as error:  # noqa: BLE001 - no facts, no gate: say why and block
-        result.failures.append(Finding(
-            "gate", "gate", "critical",
-            "The gate could not read the warehouse or the dbt lineage, so nothing was validated.",
-            _first_line(error)))
-        result.seconds = time.monotonic() - started
-        return result
-    result.run_date, result.customers = facts.run_date, facts.customers
-
-    site = site_dir(runtime_dir, warehouse)
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            # Table assets name their schema (staging, core, marts, ... of one DuckDB file);
-            # GX 1.24 would rather have one schema per datasource connection.
-            warnings.filterwarnings("ignore", message="`schema_name` is deprecated",
-                                    category=DeprecationWarning)
-            _validate(result, facts, warehouse, site, checkpoints or policy_doc["checkpoints"])
-    except Exception as error:  # noqa: BLE001 - the gate must block, never crash the pipeline
-        result.failures.append(Finding("gate", "gate", "critical",
-                                       "The gate itself failed, so nothing counts as validated.",
-                                       _first_line(error)))
-    result.notes += facts.notes
+        _block(result, "gate", "gate",
+               "The gate could not read the warehouse or the dbt lineage, so nothing was "
+               "validated.", _first_line(error), "reading the warehouse and the dbt manifest")
+        facts = None
+    if facts is not None:
+        result.run_date, result.customers = facts.run_date, facts.customers
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                # Table assets name their schema (staging, core, marts, ... of one DuckDB
+                # file); GX 1.24 would rather have one schema per datasource connection.
+                warnings.filterwarnings("ignore", message="`schema_name` is deprecated",
+                                        category=DeprecationWarning)
+                _validate(result, facts, warehouse, site,
+                          checkpoints or policy_doc["checkpoints"])
+        except Exception as error:  # noqa: BLE001 - the gate must block, never crash the pipeline
+            _block(result, "gate", "gate",
+                   "The gate itself failed, so nothing counts as validated.",
+                   _first_line(error), "the gate run")
+        result.notes += facts.notes
     result.passed = not result.failures
     result.seconds = time.monotonic() - started
     if build_docs:
@@ -504,13 +508,9 @@ def _validate(result: GateResult, facts: GateFacts, warehouse: Path, site: Path,
         try:
             plan.append((name, load_checkpoint_module(name).build(facts)))
         except Exception as error:  # noqa: BLE001 - a checkpoint that cannot be built blocks
-            description = ("This checkpoint could not be built from its suite file, so its data "
-                           "is unverified.")
-            result.failures.append(Finding(name, name, "critical", description,
-                                           _first_line(error)))
-            result.checks.append(Check(name, name, "critical", description,
-                                       f"expectations/suites/{name}.py", "error",
-                                       _first_line(error)))
+            _block(result, name, name,
+                   "This checkpoint could not be built from its suite file, so its data is "
+                   "unverified.", _first_line(error), f"expectations/suites/{name}.py")
     context = open_context(site, warehouse, [s for _, suites in plan for s in suites])
     run_id = RunIdentifier(run_name=f"{facts.run_date}_{warehouse.stem}",
                            run_time=result.started_at)
