@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -54,3 +55,43 @@ def ts(as_of: str, days_ago: int, hour: int = 10) -> dt.datetime:
 @pytest.fixture
 def landing(tmp_path: Path) -> LandingZone:
     return LandingZone(tmp_path / "raw")
+
+
+def write_b2c_shop(landing: LandingZone, as_of: str, *, provinces: bool, customers: int = 120) -> None:
+    """A consumer shop, unlike the generator's B2B-heavy population: every account is B2C (no
+    industry, no employee count, so no company_size), baskets are small (no customer reaches the
+    VIP grade), a sixth of the accounts never bought, and with provinces=False no account says
+    where it is (no region). Deterministic: customer i's orders follow from i alone."""
+    places = ["广东省", "浙江省", "北京市", "四川省", "湖北省", "辽宁省"]
+    landing.deliver("crm/accounts", [
+        {"account_id": f"c{i:03d}", "account_name": f"顾客{i}", "customer_type": "B2C",
+         "province": places[i % len(places)] if provinces else None,
+         "updated_at": ts(as_of, 500), "is_deleted": False}
+        for i in range(customers)
+    ])
+    landing.deliver("orders/products", [
+        {"product_id": "p1", "product_name": "小说", "category": "图书", "list_price": Decimal("39.00")},
+        {"product_id": "p2", "product_name": "耳机", "category": "电子产品", "list_price": Decimal("199.00")},
+        {"product_id": "p3", "product_name": "台灯", "category": "home", "list_price": Decimal("89.00")},
+    ])
+    orders, items, tickets = [], [], []
+    for i in range(customers):
+        if i % 6 == 5:
+            continue  # never bought
+        # at most three purchases a year (purchase_frequency low): never a VIP grade
+        for n in range(1 + i % 3):
+            order_id = f"o{i:03d}_{n}"
+            days_ago = (i * 7 + n * 97) % 400
+            orders.append({"order_id": order_id, "account_id": f"c{i:03d}", "order_ts": ts(as_of, days_ago),
+                           "status": "completed", "sales_channel": "online",
+                           "_ingested_at": ts(as_of, days_ago, 12)})
+            product, price = [("p1", "39.00"), ("p2", "199.00"), ("p3", "89.00")][(i + n) % 3]
+            items.append({"order_id": order_id, "line_no": 1, "product_id": product, "quantity": 1 + n,
+                          "unit_price": Decimal(price), "discount_amount": Decimal("0.00"),
+                          "unit_cost": Decimal(price) * Decimal("0.6")})
+        if i % 10 == 0:
+            tickets.append({"ticket_id": f"t{i:03d}", "account_id": f"c{i:03d}", "channel": "online_chat",
+                            "ticket_type": "inquiry", "opened_at": ts(as_of, i % 200), "satisfaction_score": 4})
+    landing.deliver("orders/orders", orders)
+    landing.deliver("orders/order_items", items)
+    landing.deliver("support/tickets", tickets)

@@ -70,3 +70,104 @@ def test_chromium_renders_a_local_page(page: Page, tmp_path: Path) -> None:
     assert page.page.inner_text("#t") == "crm-tags ok"
     assert page.screenshot("local_page").stat().st_size > 0
     assert page.errors == []
+
+
+# --- Data Docs ---
+# The quality gate's Data Docs (crm_tags.quality.data_docs) of a small warehouse, opened from
+# disk with every request that is not a file blocked: they must load, styled, with no console
+# error, show what each check measured, and every link must lead somewhere.
+
+
+@pytest.fixture(scope="module")
+def data_docs(tmp_path_factory) -> tuple[Path, Path]:
+    """A consumer shop built with dbt and gated with two opt-in bounds, one of which fails;
+    returns (the site's index.html, the run page)."""
+    import yaml
+    from conftest import LandingZone, build_warehouse, write_b2c_shop
+
+    from crm_tags import PROJECT_DIR
+    from crm_tags.quality.gate import run_gate
+
+    root = tmp_path_factory.mktemp("data_docs")
+    landing = LandingZone(root / "raw")
+    write_b2c_shop(landing, "2025-06-30", provinces=True)
+    warehouse = build_warehouse(landing.root, root / "warehouse.duckdb", "2025-06-30", root)
+    policy = yaml.safe_load((PROJECT_DIR / "expectations" / "gate.yml").read_text())
+    policy["distribution"]["bounds"] = {
+        "customer_grade": {"*": {"min": 1.0}},  # holds: every customer is graded
+        "recency": {"within_30d": {"max": 0.01}},  # fails: a measured share above it
+    }
+    (root / "gate.yml").write_text(yaml.safe_dump(policy))
+    result = run_gate(warehouse, manifest=root / "dbt_target" / "manifest.json",
+                      runtime_dir=root / "gx", policy=root / "gate.yml")
+    assert not result.passed and result.data_docs and result.data_docs_run
+    return result.data_docs, result.data_docs_run
+
+
+def _offline(page: Page) -> list[str]:
+    """Abort every request that does not read a local file; returns the list of those aborted."""
+    blocked: list[str] = []
+
+    def route(request_route) -> None:
+        url = request_route.request.url
+        if url.startswith(("file:", "data:")):
+            request_route.continue_()
+        else:
+            blocked.append(url)
+            request_route.abort()
+
+    page.page.route("**/*", route)
+    page.page.on("requestfailed", lambda r: page.errors.append(f"{r.url}: {r.failure}"))
+    return blocked
+
+
+def _links_resolve(page: Page) -> None:
+    """Every link on the page names an existing file and, with a #fragment, an element of it."""
+    from urllib.parse import unquote, urldefrag, urlparse
+
+    for href in page.page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
+        url, fragment = urldefrag(href)
+        assert url.startswith("file:"), href
+        target = Path(unquote(urlparse(url).path))
+        assert target.is_file(), href
+        if fragment:
+            assert f'id="{fragment}"' in target.read_text(encoding="utf-8"), href
+
+
+@pytest.mark.slow
+def test_data_docs_index_and_run_page_work_offline(page: Page, data_docs) -> None:
+    import re
+
+    index, run_page = data_docs
+    blocked = _offline(page)
+
+    page.page.goto(index.as_uri())
+    header = page.page.locator("header")
+    # styled from the page itself: the header's dark background, not a bare browser default
+    assert header.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(36, 41, 47)"
+    text = page.page.inner_text("body")
+    assert "Quality gate · Data Docs" in text and "FAILED" in text
+    for suite in ("landing_zone.contract", "core.referential_integrity",
+                  "tag_marts.distribution_bounds", "authoritative_sources.lineage"):
+        assert suite in text
+    _links_resolve(page)
+    page.screenshot("data_docs_index")
+
+    page.page.click("text=run date 2025-06-30")
+    assert page.page.url == run_page.as_uri()
+    text = page.page.inner_text("body")
+    # what was measured, against its bounds, and the count and examples of problems
+    assert "measured 100.0% (expected at least 100.0%)" in text
+    assert re.search(r"measured \d+\.\d% \(expected at most 1\.0%\)", text)
+    assert "no problem found" in text and "0% unexpected" not in text
+    assert "Blocking failures: the marts must not be published" in text
+    _links_resolve(page)
+
+    page.page.click("section >> text=tag_marts.distribution_bounds")
+    assert page.page.url == run_page.as_uri() + "#suite-tag_marts-distribution_bounds"
+    assert page.page.locator("#suite-tag_marts-distribution_bounds").is_visible()
+    page.screenshot("data_docs_run")
+
+    page.page.click("text=← all runs on this warehouse")
+    assert page.page.url == index.as_uri()
+    assert page.errors == [] and blocked == []

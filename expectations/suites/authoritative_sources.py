@@ -4,11 +4,14 @@ Enforced two ways:
 (a) Lineage: from the dbt manifest, each tag model's upstream sources (minus the identity
     tables crm.accounts and crm.contacts) equal the catalog's `source_tables` for that tag. A tag
     model that starts reading campaigns.attributed_orders fails here.
-(b) Reconciliation: revenue (net sales), frequency (purchases) and profit in
-    marts.customer_profile match the order system (core.fct_orders) for every customer, the
-    RFM scores behind customer_grade follow from those order-system figures, and where the
-    campaign platform's attributed_orders feed disagrees with the order system the marts do not
-    follow the feed.
+(b) Reconciliation: the metrics the order tags are computed from (purchases, net sales and
+    profit in the 365-day window, days since the last purchase) in marts.customer_profile match
+    the order system (core.fct_orders) for every customer, and where the campaign platform's
+    attributed_orders feed disagrees with the order system the marts do not follow the feed.
+
+The metrics are recomputed here from core.fct_orders on purpose, independently of the dbt
+models. The tag rules (thresholds, scores, grades) are not: each lives in its tag model only,
+and the dbt unit tests next to it test it (e.g. customer_grade's RFM boundaries).
 """
 
 from __future__ import annotations
@@ -24,19 +27,8 @@ WINDOW_365D = (
 
 
 def build(facts: GateFacts) -> list[Suite]:
-    suites = [lineage_suite(facts), order_system_suite(facts), not_the_campaign_feed_suite(facts)]
-    grade_as_of = facts.tag_as_of.get("customer_grade")
-    if grade_as_of in (None, facts.run_date):
-        suites.append(grade_from_orders_suite(facts))
-    else:
-        # A weekly grade is the order system's as of its own run; today's orders (late and
-        # re-delivered ones included) need not agree with it. The gate of the run that built it
-        # checked it; its lineage is checked above on every run.
-        facts.notes.append(
-            f"customer_grade was computed as of {grade_as_of} (its weekly run), not this run's "
-            f"date {facts.run_date}: its R/F/M scores were checked against the order system by "
-            "the gate of that run, not again")
-    return suites + [feed_disagreement_suite(facts)]
+    return [lineage_suite(facts), order_system_suite(facts), not_the_campaign_feed_suite(facts),
+            feed_disagreement_suite(facts)]
 
 
 def lineage_suite(facts: GateFacts) -> Suite:
@@ -51,22 +43,24 @@ def lineage_suite(facts: GateFacts) -> Suite:
         "authoritative_sources.lineage",
         f"select tag_code, problem from (values {rows}) as lineage(tag_code, problem)",
         "Each tag model reads exactly the raw tables its catalog entry declares "
-        "(seeds/tag_definitions.csv source_tables; dbt lineage from manifest.json; the identity "
-        "tables crm.accounts and crm.contacts are allowed everywhere).",
+        "(source_tables in vars.tag_catalog, dbt_project.yml; dbt lineage from manifest.json; "
+        "the identity tables crm.accounts and crm.contacts are allowed everywhere).",
     )
 
 
 def _order_system(facts: GateFacts) -> str:
-    """Per-customer purchases, net sales and profit in the 365-day window, from core.fct_orders."""
+    """Per-customer purchases, net sales and profit in the 365-day window, and days since the
+    last purchase, from core.fct_orders (customers who never purchased have no row)."""
+    in_window = (f"{facts.run_date_sql} - order_date >= 0 "
+                 f"and {facts.run_date_sql} - order_date < {WINDOW_365D}")
     return f"""
         select customer_id,
-            count(distinct order_id) as purchases_365d,
-            sum(net_sales) as net_sales_365d,
-            sum(profit) as profit_365d,
+            count(distinct order_id) filter (where {in_window}) as purchases_365d,
+            sum(net_sales) filter (where {in_window}) as net_sales_365d,
+            sum(profit) filter (where {in_window}) as profit_365d,
+            min({facts.run_date_sql} - order_date) as days_since_last_purchase,
         from core.fct_orders
-        where is_purchase
-            and {facts.run_date_sql} - order_date >= 0
-            and {facts.run_date_sql} - order_date < {WINDOW_365D}
+        where is_purchase and order_date <= {facts.run_date_sql}
         group by customer_id
     """
 
@@ -103,12 +97,20 @@ def order_system_suite(facts: GateFacts) -> Suite:
                 'customer %s: profit_365d is %s in the profile but %s in the order system',
                 profile.customer_id, cast(profile.profit_365d as varchar),
                 cast(coalesce(order_system.profit_365d, 0) as varchar))
+            when profile.days_since_last_purchase
+                    is distinct from order_system.days_since_last_purchase then printf(
+                'customer %s: days_since_last_purchase is %s in the profile but %s in the '
+                || 'order system', profile.customer_id,
+                coalesce(cast(profile.days_since_last_purchase as varchar), 'empty'),
+                coalesce(cast(order_system.days_since_last_purchase as varchar),
+                    'empty (never purchased)'))
             end as problem
         from marts.customer_profile as profile
         left join order_system on profile.customer_id = order_system.customer_id
         """,
-        "Revenue, frequency and profit of every customer (marts.customer_profile net_sales_365d, "
-        "purchases_365d, profit_365d) match the order system, the one authoritative source.",
+        "The order metrics of every customer (marts.customer_profile purchases_365d, "
+        "net_sales_365d, profit_365d, days_since_last_purchase) match the order system, the one "
+        "authoritative source.",
     )
 
 
@@ -140,66 +142,6 @@ def not_the_campaign_feed_suite(facts: GateFacts) -> Suite:
     )
 
 
-def grade_from_orders_suite(facts: GateFacts) -> Suite:
-    def param(parameter: str) -> str:
-        return ("(select value from reference.tag_thresholds where tag_code = 'customer_grade'"
-                f" and parameter = '{parameter}')")
-
-    def frequency(parameter: str) -> str:
-        return ("(select value from reference.tag_thresholds where tag_code = "
-                f"'purchase_frequency' and parameter = '{parameter}')")
-
-    return problem_suite(
-        "authoritative_sources.grade_from_orders",
-        f"""
-        with order_system as ({_order_system(facts)}),
-        last_purchase as (
-            select customer_id, min({facts.run_date_sql} - order_date) as days_since_last_purchase
-            from core.fct_orders
-            where is_purchase and order_date <= {facts.run_date_sql}
-            group by customer_id
-        ),
-        expected as (
-            select profile.customer_id, profile.customer_grade,
-                profile.r_score, profile.f_score, profile.m_score,
-                case
-                    when last_purchase.customer_id is null then 0
-                    when last_purchase.days_since_last_purchase <= {param('r5_max_days')} then 5
-                    when last_purchase.days_since_last_purchase <= {param('r3_max_days')} then 3
-                    else 1
-                end as expected_r,
-                case
-                    when last_purchase.customer_id is null then 0
-                    when coalesce(order_system.purchases_365d, 0)
-                        >= {frequency('high_min_purchases')} then 5
-                    when coalesce(order_system.purchases_365d, 0)
-                        >= {frequency('medium_min_purchases')} then 3
-                    else 1
-                end as expected_f,
-                case
-                    when last_purchase.customer_id is null then 0
-                    when coalesce(order_system.net_sales_365d, 0) >= {param('m5_min_net_sales')} then 5
-                    when coalesce(order_system.net_sales_365d, 0) >= {param('m3_min_net_sales')} then 3
-                    else 1
-                end as expected_m,
-            from marts.customer_profile as profile
-            left join order_system on profile.customer_id = order_system.customer_id
-            left join last_purchase on profile.customer_id = last_purchase.customer_id
-        )
-        select customer_id, case
-            when (r_score, f_score, m_score) <> (expected_r, expected_f, expected_m) then printf(
-                'customer %s: customer_grade %s rests on R/F/M = %d/%d/%d, but the order system '
-                || 'gives %d/%d/%d', customer_id, customer_grade, r_score, f_score, m_score,
-                expected_r, expected_f, expected_m)
-            end as problem
-        from expected
-        """,
-        "customer_grade comes from the order system only: the R, F and M scores in the profile "
-        "follow from the order system's last purchase, purchases and net sales (thresholds in "
-        "seeds/tag_thresholds.csv).",
-    )
-
-
 def feed_disagreement_suite(facts: GateFacts) -> Suite:
     # Informational: how often the feed disagrees, i.e. how much the checks above protect.
     return Suite("authoritative_sources.feed_disagreement", Query(f"""
@@ -211,5 +153,6 @@ def feed_disagreement_suite(facts: GateFacts) -> Suite:
         left join order_system on campaign_feed.customer_id = order_system.customer_id
     """), [gxe.ExpectColumnMaxToBeBetween(
         column="customers_where_feed_disagrees", min_value=0, severity="info",
+        meta={"unit": "customers"},
         description="Customers whose campaign-attributed revenue disagrees with the order "
                     "system (information: the marts must follow the order system for them).")])

@@ -1,13 +1,14 @@
-"""Checkpoint tag_marts: what BI tools read (schema marts).
+"""Checkpoint tag_marts: what BI tools read (schema marts), against the catalog and over time.
 
-- Every tag value is one of the catalog's codes (seeds/tag_value_definitions.csv).
-- A customer holds at most one value of a single-valued tag (and each value of a multi-valued
-  tag once); one profile row per customer.
+- Every tag value is one of the catalog's codes (reference.tag_value_definitions), in
+  marts.customer_tags, marts.contact_tags and each tag column of marts.customer_profile.
 - Every non-deleted customer is in marts.customer_profile, and only those; every tag row
-  belongs to a profile customer.
-- Every tag row carries its evidence.
-- The distribution of each tag stays within the bounds set in expectations/gate.yml (e.g. the
-  VIP share), and a sudden swing against the previous published run is flagged.
+  belongs to a profiled customer.
+- No tag value's share of customers swings suddenly against the last published run (blocking
+  by default), and shares stay within the bounds a deployment set in expectations/gate.yml.
+
+The marts' structure (keys unique and set, one value per single-valued tag, every tag row with
+its evidence) is tested by dbt next to the models (docs/quality-gate.md, "One home per check").
 """
 
 from __future__ import annotations
@@ -16,65 +17,17 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from crm_tags.quality.distribution import HISTORY_TABLE, distribution_sql
-from crm_tags.quality.spec import (
-    GateFacts,
-    Query,
-    Suite,
-    Table,
-    problem_suite,
-    repeated_key_hashes,
-    sql_string,
-    unique_key_suite,
-)
+from crm_tags.quality.spec import GateFacts, Query, Suite, Table, problem_suite, sql_string
 
 
 def build(facts: GateFacts) -> list[Suite]:
-    suites = [
-        customer_tags_suite(), profile_suite(facts),
-        unique_key_suite("marts.customer_profile.unique_key", "marts.customer_profile",
-                         ["customer_id"],
-                         "marts.customer_profile: one row per customer (no duplicated customer)."),
-        contact_tags_suite(),
-        unique_key_suite("marts.contact_tags.unique_key", "marts.contact_tags",
-                         ["contact_id", "tag_code"],
-                         "marts.contact_tags: a contact holds one value per contact-level tag."),
-        catalog_suite(),
-        values_in_catalog_suite(), one_value_suite(), profile_coverage_suite(), evidence_suite(),
-    ]
-    minimum = int(facts.policy["distribution"]["min_customers"])
-    if facts.customers < minimum:
-        facts.notes.append(
-            f"tag distribution bounds and swing not checked: {facts.customers} customers, "
-            f"fewer than min_customers = {minimum} (expectations/gate.yml)")
-        return suites
-    suites.append(distribution_bounds_suite(facts))
-    if facts.previous_run is None:
-        facts.notes.append("tag distribution swing not checked: no previous published run")
-    elif facts.previous_customers < minimum:
-        facts.notes.append("tag distribution swing not checked: the previous published run had "
-                           f"{facts.previous_customers} customers")
-    else:
-        suites.append(distribution_swing_suite(facts))
-    return suites
+    suites = [profile_values_suite(facts), values_in_catalog_suite(), profile_coverage_suite()]
+    return suites + distribution_suites(facts)
 
 
-def customer_tags_suite() -> Suite:
-    return Suite("marts.customer_tags", Table("marts", "customer_tags"), [
-        gxe.ExpectColumnValuesToNotBeNull(
-            column=column, description=f"marts.customer_tags: every row has its {column}.")
-        for column in ("customer_id", "tag_code", "tag_value", "dimension", "as_of_date")
-    ])
-
-
-def profile_suite(facts: GateFacts) -> Suite:
-    expectations: list[gxe.Expectation] = [
-        gxe.ExpectColumnValuesToNotBeNull(
-            column="customer_id", description="marts.customer_profile: every row has a customer_id."),
-    ]
-    for tag_code in ("customer_grade", "lifecycle_stage"):
-        expectations.append(gxe.ExpectColumnValuesToNotBeNull(
-            column=tag_code,
-            description=f"marts.customer_profile: every customer has a {tag_code}."))
+def profile_values_suite(facts: GateFacts) -> Suite:
+    """Each single-valued account-level tag's column in the profile holds catalog codes only."""
+    expectations: list[gxe.Expectation] = []
     for tag_code, tag in facts.catalog.items():
         if tag.tag_level == "account" and not tag.is_multi_valued:
             values = facts.catalog_values.get(tag_code, [])
@@ -83,23 +36,6 @@ def profile_suite(facts: GateFacts) -> Suite:
                 description=f"marts.customer_profile: column {tag_code} holds only the "
                             f"catalog's codes ({', '.join(values)})."))
     return Suite("marts.customer_profile", Table("marts", "customer_profile"), expectations)
-
-
-def contact_tags_suite() -> Suite:
-    return Suite("marts.contact_tags", Table("marts", "contact_tags"), [
-        gxe.ExpectColumnValuesToNotBeNull(
-            column="contact_id", description="marts.contact_tags: every row has a contact_id."),
-    ])
-
-
-def catalog_suite() -> Suite:
-    return Suite("marts.tag_catalog", Table("marts", "tag_catalog"), [
-        gxe.ExpectColumnValuesToBeUnique(
-            column="tag_code", description="marts.tag_catalog: one row per tag."),
-        gxe.ExpectColumnValuesToNotBeNull(
-            column="authoritative_source",
-            description="marts.tag_catalog: every tag names its one authoritative source."),
-    ])
 
 
 def values_in_catalog_suite() -> Suite:
@@ -128,40 +64,7 @@ def values_in_catalog_suite() -> Suite:
         from checked
         """,
         "Every tag value in the marts is one of the catalog's codes "
-        "(seeds/tag_value_definitions.csv).",
-    )
-
-
-def one_value_suite() -> Suite:
-    # (customer, tag) pairs held more than once, by their hash first (1M customers: 2.2 -> 1.9 s)
-    repeated = repeated_key_hashes("marts.customer_tags", ["customer_id", "tag_code"])
-    return problem_suite(
-        "tag_marts.one_value_per_tag",
-        f"""
-        with repeated as ({repeated}),
-        offending as (
-            select tags.customer_id, tags.tag_code, count(*) as rows_held,
-                coalesce(definitions.is_multi_valued, false) as is_multi_valued,
-                count(distinct tags.tag_value) as distinct_values,
-                string_agg(tags.tag_value, ', ' order by tags.tag_value) as tag_values,
-            from marts.customer_tags as tags
-            left join reference.tag_definitions as definitions on tags.tag_code = definitions.tag_code
-            where hash(tags.customer_id, tags.tag_code) in (select key_hash from repeated)
-            group by tags.customer_id, tags.tag_code, definitions.is_multi_valued
-            having count(*) > 1
-        )
-        select customer_id, tag_code, case
-            when not is_multi_valued then printf(
-                'customer %s holds %d values of the single-valued tag %s: %s',
-                customer_id, rows_held, tag_code, tag_values)
-            when rows_held > distinct_values then printf(
-                'customer %s holds a value of %s more than once: %s',
-                customer_id, tag_code, tag_values)
-            end as problem
-        from offending
-        """,
-        "A customer holds at most one value of a single-valued tag, and each value of a "
-        "multi-valued tag once.",
+        "(reference.tag_value_definitions, from the catalog).",
     )
 
 
@@ -204,62 +107,146 @@ def profile_coverage_suite() -> Suite:
     )
 
 
-def evidence_suite() -> Suite:
-    return problem_suite(
-        "tag_marts.evidence",
-        """
-        select customer_id, case when evidence is null or trim(evidence) = '' then printf(
-            'marts.customer_tags: customer %s holds %s = %s without evidence',
-            customer_id, tag_code, tag_value) end as problem
-        from marts.customer_tags
-        union all
-        select contact_id, case when evidence is null or trim(evidence) = '' then printf(
-            'marts.contact_tags: contact %s holds %s = %s without evidence',
-            contact_id, tag_code, tag_value) end
-        from marts.contact_tags
-        """,
-        "Every tag row carries its evidence (the metric it was derived from).",
-    )
+def distribution_suites(facts: GateFacts) -> list[Suite]:
+    """The swing check against the last published run (every shop, from its second run on) and
+    the bounds a deployment opted into; a check that cannot say anything is skipped with a note
+    saying why."""
+    policy = facts.policy.get("distribution") or {}
+    minimum = int(policy.get("min_customers", 0))
+    few = ("shares of so few customers move by chance; distribution.min_customers = "
+           f"{minimum} in expectations/gate.yml")
+    suites = []
+    bounds = policy.get("bounds") or {}
+    if bounds and facts.customers < minimum:
+        facts.notes.append(f"tag distribution bounds not checked: {facts.customers} customers "
+                           f"({few})")
+    elif bounds:
+        suites.append(distribution_bounds_suite(facts, bounds))
+    previous = facts.previous
+    if previous is None:
+        facts.notes.append(
+            "tag distribution swing not checked: this warehouse has no published run to compare "
+            "with yet (its first run); this run's distribution is recorded when it is published, "
+            "and the next run is compared with it")
+    elif facts.customers < minimum:
+        facts.notes.append(f"tag distribution swing not checked: {facts.customers} customers "
+                           f"({few})")
+    elif previous.customers < minimum:
+        facts.notes.append(
+            f"tag distribution swing not checked: the published run it would be compared with "
+            f"({previous.run_id}) had {previous.customers} customers ({few})")
+    else:
+        suites.append(distribution_swing_suite(facts, policy.get("swing") or {}))
+        new = sorted(set(_tag_keys(facts)) - previous.tag_keys)
+        new_tags = sorted({key.split(":")[0] for key in new if key.endswith(":*")})
+        new_values = [key for key in new if key.split(":")[0] not in new_tags]
+        if new_tags:
+            facts.notes.append(
+                f"tag distribution swing: {', '.join(new_tags)} not compared, new since the "
+                f"published run {previous.run_id}; compared from the next run on")
+        if new_values:
+            facts.notes.append(
+                f"tag distribution swing: the values {', '.join(new_values)} not compared, new "
+                f"in the catalog since the published run {previous.run_id}")
+    return suites
 
 
-def distribution_bounds_suite(facts: GateFacts) -> Suite:
+def _tag_keys(facts: GateFacts) -> list[str]:
+    """'tag_code:tag_value' of every account-level catalog value, and 'tag_code:*' (holding any
+    value of the tag): the rows of distribution_sql()."""
+    keys = []
+    for tag_code, tag in facts.catalog.items():
+        if tag.tag_level == "account":
+            keys += [f"{tag_code}:{value}" for value in facts.catalog_values.get(tag_code, [])]
+            keys.append(f"{tag_code}:*")
+    return keys
+
+
+def _bound_problems(facts: GateFacts, bounds: dict) -> list[str]:
+    """What is wrong with distribution.bounds in expectations/gate.yml, in sentences."""
+    known = set(_tag_keys(facts))
+    problems = []
+    if not isinstance(bounds, dict):
+        return ["distribution.bounds: must map tag codes to their values' bounds"]
+    for tag_code, values in bounds.items():
+        if not isinstance(values, dict):
+            problems.append(f"distribution.bounds.{tag_code}: must map values (or '*') to "
+                            "{min: share, max: share}")
+            continue
+        for tag_value, bound in values.items():
+            where = f"distribution.bounds.{tag_code}.{tag_value!s}"
+            if f"{tag_code}:{tag_value}" not in known:
+                problems.append(f"{where}: {tag_code} = {tag_value} is not an account-level tag "
+                                "value of the catalog (nor '*', any value of the tag)")
+            elif (not isinstance(bound, dict) or not bound or set(bound) - {"min", "max"}
+                  or not all(isinstance(v, int | float) and 0 <= v <= 1 for v in bound.values())):
+                problems.append(f"{where}: must be {{min: share, max: share}} (either may be left "
+                                f"out; shares between 0 and 1), not {bound!r}")
+    return problems
+
+
+def distribution_bounds_suite(facts: GateFacts, bounds: dict) -> Suite:
+    """One expectation per bounded tag value: its share of customers (GX observes the share,
+    so Data Docs show it against the bounds whether or not they hold)."""
+    problems = _bound_problems(facts, bounds)
+    if problems:
+        # a bound that cannot be checked must not pass silently: the suite fails, saying why
+        rows = " union all ".join(f"select {sql_string(p)} as problem" for p in problems)
+        return problem_suite("tag_marts.distribution_bounds", rows,
+                             "The distribution bounds in expectations/gate.yml can be checked.")
     expectations: list[gxe.Expectation] = []
-    for tag_code, values in (facts.policy["distribution"].get("bounds") or {}).items():
-        for tag_value, (low, high) in values.items():
+    for tag_code, values in bounds.items():
+        for tag_value, bound in values.items():
+            low, high = bound.get("min"), bound.get("max")
             label = f"customers holding any {tag_code}" if tag_value == "*" else \
                 f"customers with {tag_code} = {tag_value}"
-            expectations.append(gxe.ExpectColumnValuesToBeBetween(
-                column="share", min_value=float(low), max_value=float(high),
+            expected = (f"between {low:.1%} and {high:.1%}" if low is not None and high is not None
+                        else f"at least {low:.1%}" if low is not None else f"at most {high:.1%}")
+            expectations.append(gxe.ExpectColumnMaxToBeBetween(
+                column="share", min_value=low, max_value=high,
                 row_condition=Column("tag_key") == f"{tag_code}:{tag_value}",
-                description=f"The share of {label} is between {low:.1%} and {high:.1%} "
-                            "(expectations/gate.yml).",
+                meta={"unit": "share"},
+                description=f"The share of {label} is {expected} (expectations/gate.yml).",
             ))
     return Suite("tag_marts.distribution_bounds", Query(distribution_sql()), expectations)
 
 
-def distribution_swing_suite(facts: GateFacts) -> Suite:
-    limit = float(facts.policy["distribution"]["max_swing"])
+def distribution_swing_suite(facts: GateFacts, swing: dict) -> Suite:
+    """No tag value's share moves by more than the limit against the last published run.
+    Values recorded then and still in the catalog are compared (new ones get a note)."""
+    assert facts.previous is not None
+    limit = float(swing.get("limit", 0.10))
+    per_tag = {tag: float(value) for tag, value in (swing.get("per_tag") or {}).items()}
+    limit_sql = ("case current_run.tag_code " + " ".join(
+        f"when {sql_string(tag)} then {value}" for tag, value in per_tag.items())
+        + f" else {limit} end") if per_tag else str(limit)
+    per_tag_text = "; per tag: " + ", ".join(
+        f"{tag} {value:.0%}" for tag, value in per_tag.items()) if per_tag else ""
     return problem_suite(
         "tag_marts.distribution_swing",
         f"""
         with current_run as ({distribution_sql()}),
         previous_run as (
             select tag_code, tag_value, share, as_of_date from {HISTORY_TABLE}
-            where run_id = {sql_string(facts.previous_run or "")}
+            where run_id = {sql_string(facts.previous.run_id)}
+        ),
+        compared as (
+            select current_run.tag_key, current_run.share, {limit_sql} as limit_share,
+                previous_run.share as previous_share, previous_run.as_of_date,
+            from current_run
+            inner join previous_run
+                on current_run.tag_code = previous_run.tag_code
+                and current_run.tag_value = previous_run.tag_value
         )
-        select current_run.tag_key, case
-            when abs(current_run.share - coalesce(previous_run.share, 0)) > {limit} then printf(
-                '%s moved from %.1f%% of customers (run of %s) to %.1f%% (now): more than %.0f '
-                || 'percentage points', current_run.tag_key, 100 * coalesce(previous_run.share, 0),
-                coalesce(cast(previous_run.as_of_date as varchar), 'the previous run'),
-                100 * current_run.share, {100 * limit})
+        select tag_key, case when abs(share - previous_share) > limit_share then printf(
+            '%s moved from %.1f%% of customers (published run of %s) to %.1f%% (now): more '
+            || 'than %.0f percentage points', tag_key, 100 * previous_share,
+            coalesce(cast(as_of_date as varchar), 'unknown date'), 100 * share,
+            100 * limit_share)
             end as problem
-        from current_run
-        left join previous_run
-            on current_run.tag_code = previous_run.tag_code
-            and current_run.tag_value = previous_run.tag_value
+        from compared
         """,
-        "No tag value's share swings suddenly against the previous published run "
-        f"(limit {limit:.0%} points, expectations/gate.yml).",
-        severity=facts.policy["distribution"].get("swing_severity", "warning"),
+        "No tag value's share of customers swings suddenly against the last published run "
+        f"(limit {limit:.0%} points{per_tag_text}; expectations/gate.yml).",
+        severity=swing.get("severity", "critical"),
     )

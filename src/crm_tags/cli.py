@@ -15,7 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("crm_tags.build", "build, gate and publish the warehouse for one as_of_date"),
     "demo": ("crm_tags.demo", "main job: generate demo data, build, validate, print a tag summary"),
     "summary": ("crm_tags.demo", "print the tag summary of the current warehouse"),
-    "validate": ("crm_tags.quality.gate", "run the Great Expectations quality gate on the warehouse"),
+    "validate": ("crm_tags.quality.validate", "run the Great Expectations quality gate on the warehouse, or build, gate and publish"),
     "ltv-fit": ("crm_tags.ltv", "fit BG/NBD and Gamma-Gamma on a customer summary CSV"),
     "bench": ("crm_tags.bench", "benchmark the build against a hand-written DuckDB reference"),
     "dagster-dev": ("crm_tags.dagster_dev", "start the Dagster UI on the demo warehouse"),

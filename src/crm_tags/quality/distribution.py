@@ -9,6 +9,7 @@ gate compares against the latest recorded run other than the warehouse's own.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import duckdb
 
@@ -61,23 +62,39 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
     ).fetchone()[0])
 
 
-def previous_run(con: duckdb.DuckDBPyConnection) -> tuple[str | None, int]:
-    """(run_id, customers) of the latest recorded run that is not this warehouse's own."""
+@dataclass(frozen=True)
+class PublishedDistribution:
+    """The tag distribution recorded when a run was published (what the swing check compares
+    the current run with)."""
+
+    run_id: str
+    as_of_date: dt.date | None
+    customers: int  # the population its shares are fractions of
+    tag_keys: frozenset[str]  # 'tag_code:tag_value' recorded (the catalog's values back then)
+
+
+def previous_run(con: duckdb.DuckDBPyConnection) -> PublishedDistribution | None:
+    """The latest recorded run that is not this warehouse's own (None: nothing published yet)."""
     if not table_exists(con, HISTORY_TABLE):
-        return None, 0
+        return None
     own = None
     if table_exists(con, PUBLISHED_RUN_TABLE):
         row = con.execute(f"select max(run_id) from {PUBLISHED_RUN_TABLE}").fetchone()
         own = row[0] if row else None
     row = con.execute(
         f"""
-        select run_id, max(population) from {HISTORY_TABLE}
+        select run_id, max(as_of_date), max(population),
+            list(tag_code || ':' || tag_value)
+        from {HISTORY_TABLE}
         where run_id is distinct from ?
         group by run_id order by max(recorded_at) desc limit 1
         """,
         [own],
     ).fetchone()
-    return (row[0], int(row[1] or 0)) if row else (None, 0)
+    if row is None:
+        return None
+    run_id, as_of_date, customers, tag_keys = row
+    return PublishedDistribution(run_id, as_of_date, int(customers or 0), frozenset(tag_keys))
 
 
 def record_run(con: duckdb.DuckDBPyConnection, run_id: str, recorded_at: dt.datetime) -> None:

@@ -6,23 +6,24 @@
 
 The suites are code in expectations/suites/ (one file per checkpoint), the steward-tuned
 numbers in expectations/gate.yml. Each run compiles them into a file-backed GX project in the
-runtime directory (default expectations/uncommitted/, git-ignored), validates through a GX SQL
-datasource over the warehouse file opened read-only (crm_tags.quality.duckdb_datasource: every
-metric is a SQL query run by DuckDB), and builds the Data Docs site there.
+warehouse's own directory under the runtime directory (default expectations/uncommitted/,
+git-ignored; one per warehouse, see site_dir), validates through a GX SQL datasource over the
+warehouse file opened read-only (crm_tags.quality.duckdb_datasource: every metric is a SQL query
+run by DuckDB), and writes the warehouse's Data Docs site there (crm_tags.quality.data_docs).
 
 Write-audit-publish (a failed gate never replaces the marts BI tools read) is
-crm_tags.quality.publish.build_and_publish; `crm-tags validate --build-and-publish` runs it.
+crm_tags.quality.publish, which imports this module; this module never imports it.
+`crm-tags validate` is crm_tags.quality.validate.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
+import hashlib
 import importlib.util
 import logging
-import os
+import re
 import shutil
-import sys
 import time
 import uuid
 import warnings
@@ -42,6 +43,7 @@ from crm_tags.quality.spec import CatalogTag, GateFacts, Suite, Table
 EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 DEFAULT_RUNTIME_DIR = EXPECTATIONS_DIR / "uncommitted"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "data" / "warehouse.duckdb"
+POLICY = EXPECTATIONS_DIR / "gate.yml"
 DATASOURCE = "warehouse"
 
 
@@ -62,6 +64,20 @@ class Finding:
         if len(self.examples) > 5:
             lines.append(f"    - ... {len(self.examples) - 5} more in Data Docs")
         return "\n".join(lines)
+
+
+@dataclass
+class Check:
+    """One expectation as evaluated: what Data Docs show for every check, passed or not."""
+
+    checkpoint: str
+    suite: str
+    severity: str
+    description: str
+    expectation: str  # the GX form, e.g. "expect_column_values_to_be_null(column=problem)"
+    status: str  # passed | failed | error (could not be evaluated)
+    observed: str  # what was measured, in words: "measured 42.0% (bounds: at least 50.0%)"
+    examples: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -87,7 +103,10 @@ class GateResult:
     failures: list[Finding] = field(default_factory=list)  # blocking
     warnings: list[Finding] = field(default_factory=list)  # flagged, not blocking
     notes: list[str] = field(default_factory=list)
-    data_docs: Path | None = None  # index.html of the Data Docs site
+    checks: list[Check] = field(default_factory=list)  # every expectation evaluated
+    data_docs: Path | None = None  # index.html of the warehouse's Data Docs site
+    data_docs_run: Path | None = None  # this run's page on that site
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     seconds: float = 0.0
 
     def report(self) -> str:
@@ -123,7 +142,7 @@ class GateResult:
 # ------------------------------------------------------------------------------------------
 
 def load_policy(path: Path | None = None) -> dict:
-    return yaml.safe_load((path or EXPECTATIONS_DIR / "gate.yml").read_text())
+    return yaml.safe_load(Path(path or POLICY).read_text())
 
 
 def read_facts(warehouse: Path, manifest: dict, policy: dict) -> GateFacts:
@@ -143,10 +162,7 @@ def read_facts(warehouse: Path, manifest: dict, policy: dict) -> GateFacts:
             " order by tag_code, sort_order"
         ).fetchall():
             catalog_values.setdefault(tag_code, []).append(tag_value)
-        tag_as_of = dict(con.execute(
-            "select tag_code, max(as_of_date) from marts.customer_tags group by tag_code"
-        ).fetchall())
-        previous, previous_customers = previous_run(con)
+        previous = previous_run(con)
     lineage = tag_lineage(manifest, {code: tag.source_tables for code, tag in catalog.items()})
     return GateFacts(
         run_date=run_date or dt.date.today(),
@@ -156,9 +172,7 @@ def read_facts(warehouse: Path, manifest: dict, policy: dict) -> GateFacts:
         catalog_values=catalog_values,
         contract=landing_tables(),
         lineage=lineage,
-        tag_as_of=tag_as_of,
-        previous_run=previous,
-        previous_customers=previous_customers,
+        previous=previous,
     )
 
 
@@ -183,8 +197,8 @@ def load_checkpoint_module(name: str) -> ModuleType:
 # GX: the runtime project, compiling suites, reading results.
 # ------------------------------------------------------------------------------------------
 
-def open_context(runtime_dir: Path, warehouse: Path, suites: list[Suite]):  # -> FileDataContext
-    """A file-backed GX project in `runtime_dir`, from the committed expectations/ config.
+def open_context(project_dir: Path, warehouse: Path, suites: list[Suite]):  # -> FileDataContext
+    """A file-backed GX project in `project_dir`, from the committed expectations/ config.
 
     The warehouse datasource and one asset per suite are written into the project file in one
     go: adding them one by one through the API rewrites the YAML file after every asset, which
@@ -194,10 +208,10 @@ def open_context(runtime_dir: Path, warehouse: Path, suites: list[Suite]):  # ->
 
     from crm_tags.quality.duckdb_datasource import duckdb_url
 
-    runtime_dir.mkdir(parents=True, exist_ok=True)
+    project_dir.mkdir(parents=True, exist_ok=True)
     # Compiled suites, validation definitions and checkpoints are rebuilt from code every run;
-    # validation results and Data Docs accumulate (stewards see earlier runs too).
-    shutil.rmtree(runtime_dir / "compiled", ignore_errors=True)
+    # validation results accumulate (and the Data Docs list earlier runs too).
+    shutil.rmtree(project_dir / "compiled", ignore_errors=True)
     config = yaml.safe_load((EXPECTATIONS_DIR / "great_expectations.yml").read_text())
     assets: dict[str, dict] = {}
     for suite in suites:
@@ -220,8 +234,8 @@ def open_context(runtime_dir: Path, warehouse: Path, suites: list[Suite]):  # ->
         "create_temp_table": True,
         "assets": assets,
     }}
-    (runtime_dir / "great_expectations.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return gx.get_context(mode="file", context_root_dir=str(runtime_dir))
+    (project_dir / "great_expectations.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return gx.get_context(mode="file", context_root_dir=str(project_dir))
 
 
 def _validation_definitions(context, suites: list[Suite]) -> list:
@@ -241,6 +255,14 @@ def _validation_definitions(context, suites: list[Suite]) -> list:
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
 
 
+def _block(result: GateResult, checkpoint: str, suite: str, description: str, detail: str,
+           where: str) -> None:
+    """A blocking finding about something that could not be checked at all (`where`: what
+    failed), reported like a failed check so Data Docs show it too."""
+    result.failures.append(Finding(checkpoint, suite, "critical", description, detail))
+    result.checks.append(Check(checkpoint, suite, "critical", description, where, "error", detail))
+
+
 def _run_one_by_one(result: GateResult, checkpoint: str, definitions: list, run_id) -> list:
     outcomes = []
     for definition in definitions:
@@ -248,10 +270,9 @@ def _run_one_by_one(result: GateResult, checkpoint: str, definitions: list, run_
             validation = definition.run(result_format=RESULT_FORMAT, run_id=run_id)
         except Exception as error:  # noqa: BLE001 - reported as a blocking finding
             result.suites.append(SuiteSummary(checkpoint, definition.name, 0, 1, 0))
-            result.failures.append(Finding(
-                checkpoint, definition.name, "critical",
-                "This check could not be evaluated, so its data is unverified.",
-                _first_line(error)))
+            _block(result, checkpoint, definition.name,
+                   "This check could not be evaluated, so its data is unverified.",
+                   _first_line(error), "the suite's data asset")
             continue
         outcomes.append((None, validation))
     return outcomes
@@ -262,15 +283,107 @@ def _first_line(error: object) -> str:
     return text.splitlines()[0][:500] if text else type(error).__name__
 
 
-def _observed(result: dict) -> tuple[str, list[str]]:
-    """What GX observed, shortly (counts), and the first unexpected values."""
-    if result.get("unexpected_count") is not None:
-        count, total = result["unexpected_count"], result.get("element_count")
-        text = f"{count:,} of {total:,} rows" if total is not None else f"{count:,} rows"
-        examples = list(dict.fromkeys(str(v) for v in result.get("partial_unexpected_list") or []))
-        return text + (", e.g.:" if examples else ""), examples
+# ------------------------------------------------------------------------------------------
+# What an expectation observed, in words (the console report and Data Docs say the same).
+# ------------------------------------------------------------------------------------------
+
+def _percent(part: float, whole: float) -> str:
+    if not whole:
+        return "0%"
+    share = 100.0 * part / whole
+    return "<0.1%" if 0 < share < 0.1 else f"{share:.1f}%"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def _number(value: object) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _range(kwargs: dict, as_share: bool = False) -> str:
+    def shown(value: object) -> str:
+        return f"{float(value):.1%}" if as_share else _number(value)
+
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and high is not None:
+        return f"between {shown(low)} and {shown(high)}"
+    if low is not None:
+        return f"at least {shown(low)}"
+    return f"at most {shown(high)}" if high is not None else "any value"
+
+
+def _condition(condition: object) -> str:
+    """A GX row condition as it reads: `rejection_reason is null`, `tag_key == 'vip'`."""
+    if not isinstance(condition, dict):
+        return str(condition)
+    kind = condition.get("type")
+    if kind in ("and", "or"):
+        return f" {kind} ".join(_condition(part) for part in condition.get("conditions", []))
+    column = (condition.get("column") or {}).get("name")
+    if kind == "nullity":
+        return f"{column} is {'' if condition.get('is_null') else 'not '}null"
+    if kind == "comparison":
+        return f"{column} {condition.get('operator')} {condition.get('parameter')!r}"
+    return str(condition)
+
+
+def expectation_form(config) -> str:
+    """The GX expectation as a short call, e.g. `expect_column_values_to_be_in_set(column=x)`."""
+    kwargs = config.kwargs or {}
+    shown = [f"column={kwargs['column']}"] if "column" in kwargs else []
+    for key in ("min_value", "max_value"):
+        if kwargs.get(key) is not None:
+            shown.append(f"{key}={_number(kwargs[key])}")
+    if kwargs.get("value_set") is not None:
+        shown.append(f"value_set=[{len(kwargs['value_set'])} values]")
+    if kwargs.get("row_condition"):
+        shown.append(f"where {_condition(kwargs['row_condition'])}")
+    return f"{config.type}({', '.join(shown)})"
+
+
+def observe(config, result: dict, success: bool) -> tuple[str, list[str]]:
+    """What an expectation measured, in words, and the first offending values.
+
+    A problem query's rows are problems: "2 problems" with their sentences, not "100%
+    unexpected" of a table that holds nothing else. A measured aggregate (a tag's share of
+    customers) is shown against its bounds. Row checks give counts of the rows they looked at.
+    """
+    kwargs = config.kwargs or {}
+    meta = config.meta or {}
+    examples = list(dict.fromkeys(str(v) for v in result.get("partial_unexpected_list") or []))
+    if config.type == "expect_column_values_to_be_null" and kwargs.get("column") == "problem":
+        count = int(result.get("unexpected_count") or 0)
+        return ("no problem found" if success and not count
+                else _plural(count, "problem") + (", e.g.:" if examples else "")), examples
     if "observed_value" in result:
-        return f"observed {result['observed_value']}", []
+        value = result["observed_value"]
+        if meta.get("unit") == "share":
+            measured = "no such value in the catalog" if value is None else f"{float(value):.1%}"
+            return f"measured {measured} (expected {_range(kwargs, as_share=True)})", []
+        if meta.get("unit"):  # a count recorded for information, e.g. "12 customers"
+            return f"{value:,} {meta['unit']}" if isinstance(value, int) else \
+                f"{value} {meta['unit']}", []
+        expected = f" (expected {_range(kwargs)})" if {"min_value", "max_value"} & set(kwargs) \
+            else ""
+        return f"observed {value}{expected}", []
+    if result.get("unexpected_count") is not None:
+        rows, count = result.get("element_count") or 0, int(result["unexpected_count"])
+        missing = int(result.get("missing_count") or 0)
+        if config.type == "expect_column_values_to_not_be_null":
+            column = kwargs.get("column")
+            return (f"all {_plural(rows, 'row')} have {column} set" if not count else
+                    f"{count:,} of {_plural(rows, 'row')} have no {column} "
+                    f"({_percent(count, rows)})"), []
+        checked = rows - missing  # GX leaves nulls to the not-null checks
+        what = ("in the set" if "value_set" in kwargs
+                else _range(kwargs) if {"min_value", "max_value"} & set(kwargs) else "as expected")
+        empty = f" ({missing:,} empty, not checked here)" if missing else ""
+        if not count:
+            return f"all {_plural(checked, 'value')} {what}{empty}", []
+        return (f"{count:,} of {_plural(checked, 'value')} not {what} "
+                f"({_percent(count, checked)}){empty}" + (", e.g.:" if examples else "")), examples
     return str(result)[:500], []
 
 
@@ -288,6 +401,37 @@ def _severity(config) -> str:
     return getattr(severity, "value", str(severity))
 
 
+# ------------------------------------------------------------------------------------------
+# One site per warehouse.
+# ------------------------------------------------------------------------------------------
+
+# The write-audit-publish files of a warehouse `<name>.duckdb` (crm_tags.quality.publish:
+# candidate_path, rejected_path): a gate run on one of them is a run of that warehouse.
+_PUBLISH_FILE = re.compile(r"^\.(?P<name>.+)\.(candidate|rejected)$")
+
+
+def published_warehouse(warehouse: Path) -> Path:
+    """The warehouse a gate run on `warehouse` is a run of: itself, or for a write-audit-publish
+    candidate `.<name>.candidate.duckdb` (or a kept `.rejected.` one) the `<name>.duckdb`
+    beside it."""
+    warehouse = Path(warehouse).resolve()
+    match = _PUBLISH_FILE.match(warehouse.stem)
+    return warehouse.with_name(match["name"] + warehouse.suffix) if match else warehouse
+
+
+def site_dir(runtime_dir: Path, warehouse: Path) -> Path:
+    """The directory of one warehouse's GX project, validation results and Data Docs:
+    `<runtime_dir>/<name>-<hash of its path>`, so runs of different warehouses never share a
+    site, and a candidate's runs land on the site of the warehouse it is published to."""
+    published = published_warehouse(warehouse)
+    digest = hashlib.sha1(str(published).encode()).hexdigest()[:8]
+    return Path(runtime_dir) / f"{published.stem}-{digest}"
+
+
+# ------------------------------------------------------------------------------------------
+# The run.
+# ------------------------------------------------------------------------------------------
+
 def run_gate(
     warehouse: Path = DEFAULT_WAREHOUSE,
     *,
@@ -300,8 +444,9 @@ def run_gate(
     """Run every checkpoint on `warehouse` (read-only) and return what it found.
 
     manifest: the dbt manifest.json the lineage check reads; None = `dbt parse` the current
-    code into <runtime_dir>/dbt_target. runtime_dir: where the GX project, validation results
-    and Data Docs go (default expectations/uncommitted/).
+    code into <runtime_dir>/dbt_target. runtime_dir: where each warehouse's GX project,
+    validation results and Data Docs go, one directory per warehouse (site_dir; default
+    expectations/uncommitted/). policy: the steward's numbers (default expectations/gate.yml).
     """
     started = time.monotonic()
     warehouse = Path(warehouse).resolve()
@@ -312,40 +457,47 @@ def run_gate(
                                        str(warehouse)))
         return result
 
+    site = site_dir(runtime_dir, warehouse)
     policy_doc = load_policy(policy)
     try:
         manifest_path = manifest or parse_manifest(runtime_dir / "dbt_target")
         facts = read_facts(warehouse, load_manifest(manifest_path), policy_doc)
     except Exception as error:  # noqa: BLE001 - no facts, no gate: say why and block
-        result.failures.append(Finding(
-            "gate", "gate", "critical",
-            "The gate could not read the warehouse or the dbt lineage, so nothing was validated.",
-            _first_line(error)))
-        result.seconds = time.monotonic() - started
-        return result
-    result.run_date, result.customers = facts.run_date, facts.customers
-
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            # Table assets name their schema (staging, core, marts, ... of one DuckDB file);
-            # GX 1.24 would rather have one schema per datasource connection.
-            warnings.filterwarnings("ignore", message="`schema_name` is deprecated",
-                                    category=DeprecationWarning)
-            _validate(result, facts, warehouse, runtime_dir,
-                      checkpoints or policy_doc["checkpoints"], build_docs)
-    except Exception as error:  # noqa: BLE001 - the gate must block, never crash the pipeline
-        result.failures.append(Finding("gate", "gate", "critical",
-                                       "The gate itself failed, so nothing counts as validated.",
-                                       _first_line(error)))
-    result.notes += facts.notes
+        _block(result, "gate", "gate",
+               "The gate could not read the warehouse or the dbt lineage, so nothing was "
+               "validated.", _first_line(error), "reading the warehouse and the dbt manifest")
+        facts = None
+    if facts is not None:
+        result.run_date, result.customers = facts.run_date, facts.customers
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                # Table assets name their schema (staging, core, marts, ... of one DuckDB
+                # file); GX 1.24 would rather have one schema per datasource connection.
+                warnings.filterwarnings("ignore", message="`schema_name` is deprecated",
+                                        category=DeprecationWarning)
+                _validate(result, facts, warehouse, site,
+                          checkpoints or policy_doc["checkpoints"])
+        except Exception as error:  # noqa: BLE001 - the gate must block, never crash the pipeline
+            _block(result, "gate", "gate",
+                   "The gate itself failed, so nothing counts as validated.",
+                   _first_line(error), "the gate run")
+        result.notes += facts.notes
     result.passed = not result.failures
     result.seconds = time.monotonic() - started
+    if build_docs:
+        from crm_tags.quality.data_docs import write_site
+
+        try:
+            result.data_docs, result.data_docs_run = write_site(
+                site / "data_docs", result, published_warehouse(warehouse))
+        except Exception as error:  # noqa: BLE001 - the docs report the gate; they do not gate
+            result.notes.append(f"Data Docs could not be written: {_first_line(error)}")
     return result
 
 
-def _validate(result: GateResult, facts: GateFacts, warehouse: Path, runtime_dir: Path,
-              checkpoints: list[str], build_docs: bool) -> None:
+def _validate(result: GateResult, facts: GateFacts, warehouse: Path, site: Path,
+              checkpoints: list[str]) -> None:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -356,14 +508,12 @@ def _validate(result: GateResult, facts: GateFacts, warehouse: Path, runtime_dir
         try:
             plan.append((name, load_checkpoint_module(name).build(facts)))
         except Exception as error:  # noqa: BLE001 - a checkpoint that cannot be built blocks
-            result.failures.append(Finding(
-                name, name, "critical",
-                "This checkpoint could not be built from its suite file, so its data is "
-                "unverified.", _first_line(error)))
-    context = open_context(runtime_dir, warehouse, [s for _, suites in plan for s in suites])
+            _block(result, name, name,
+                   "This checkpoint could not be built from its suite file, so its data is "
+                   "unverified.", _first_line(error), f"expectations/suites/{name}.py")
+    context = open_context(site, warehouse, [s for _, suites in plan for s in suites])
     run_id = RunIdentifier(run_name=f"{facts.run_date}_{warehouse.stem}",
-                           run_time=dt.datetime.now(dt.UTC))
-    validated = []
+                           run_time=result.started_at)
     try:
         for name, suites in plan:
             definitions = _validation_definitions(context, suites)
@@ -374,20 +524,11 @@ def _validate(result: GateResult, facts: GateFacts, warehouse: Path, runtime_dir
             except Exception:  # noqa: BLE001 - a batch that cannot be loaded stops the whole
                 # checkpoint in GX; rerun its suites one by one to name the broken one
                 outcomes = _run_one_by_one(result, name, definitions, run_id)
-            for identifier, validation in outcomes:
-                if identifier is not None:
-                    validated.append(identifier)
+            for _, validation in outcomes:
                 _collect(result, name, validation)
     finally:
         # release the warehouse file: the publisher may replace it right after
         context.data_sources.get(DATASOURCE).get_execution_engine().close()
-    if build_docs:
-        try:
-            # only this run's pages are rendered; earlier runs' pages are already on the site
-            context.build_data_docs(resource_identifiers=validated)
-            result.data_docs = runtime_dir / "data_docs" / "local_site" / "index.html"
-        except Exception as error:  # noqa: BLE001 - the docs report the gate; they do not gate
-            result.notes.append(f"Data Docs could not be built: {_first_line(error)}")
 
 
 def _collect(result: GateResult, checkpoint: str, validation) -> None:
@@ -399,16 +540,23 @@ def _collect(result: GateResult, checkpoint: str, validation) -> None:
         description = config.description or config.type
         error = _raised(item.exception_info or {})
         if error is not None:
+            observed, examples = error, []
+            status = "error"
+        else:
+            observed, examples = observe(config, item.result or {}, bool(item.success))
+            status = "passed" if item.success else "failed"
+        result.checks.append(Check(checkpoint, suite_name, severity, description,
+                                   expectation_form(config), status, observed, examples))
+        if error is not None:
             finding = Finding(checkpoint, suite_name, severity,
                               description + " (could not be evaluated)", error)
         elif item.success and severity == "info":
-            result.notes.append(f"{suite_name}: {description} {_observed(item.result or {})[0]}")
+            result.notes.append(f"{suite_name}: {description} {observed}")
             continue
         elif item.success:
             continue
         else:
-            finding = Finding(checkpoint, suite_name, severity, description,
-                              *_observed(item.result or {}))
+            finding = Finding(checkpoint, suite_name, severity, description, observed, examples)
         if severity == "critical" or error is not None:
             summary.failed_blocking += 1
             result.failures.append(finding)
@@ -416,66 +564,3 @@ def _collect(result: GateResult, checkpoint: str, validation) -> None:
             summary.flagged += 1
             result.warnings.append(finding)
     result.suites.append(summary)
-
-
-def build_and_publish(raw_dir: Path, warehouse: Path, as_of: dt.date | str | None = None,
-                      **kwargs):  # -> crm_tags.quality.publish.PublishResult
-    """Write-audit-publish; see crm_tags.quality.publish.build_and_publish."""
-    from crm_tags.quality.publish import build_and_publish as write_audit_publish
-
-    return write_audit_publish(raw_dir, warehouse, as_of, **kwargs)
-
-
-# ------------------------------------------------------------------------------------------
-# CLI
-# ------------------------------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--warehouse", type=Path,
-        default=Path(os.environ.get("CRM_WAREHOUSE_PATH", DEFAULT_WAREHOUSE)),
-        help="DuckDB warehouse to validate, or to publish to with --build-and-publish "
-             "(default: $CRM_WAREHOUSE_PATH or data/warehouse.duckdb)")
-    parser.add_argument("--manifest", type=Path, default=None,
-                        help="dbt manifest.json for the lineage check (default: dbt parse now)")
-    parser.add_argument("--runtime-dir", type=Path, default=DEFAULT_RUNTIME_DIR,
-                        help="GX runtime project, results and Data Docs "
-                             "(default: expectations/uncommitted)")
-    parser.add_argument("--no-docs", action="store_true", help="skip building Data Docs")
-    parser.add_argument(
-        "--build-and-publish", action="store_true",
-        help="write-audit-publish: dbt build into a candidate file next to --warehouse, gate "
-             "it, and replace --warehouse only when the gate passes")
-    parser.add_argument("--raw-dir", type=Path,
-                        default=Path(os.environ.get("CRM_RAW_DIR", PROJECT_DIR / "data" / "raw")),
-                        help="landing zone for --build-and-publish")
-    parser.add_argument("--as-of", default=None, help="run date for --build-and-publish")
-    parser.add_argument("--full-refresh", action="store_true",
-                        help="with --build-and-publish: rebuild the candidate from scratch instead "
-                             "of refreshing a copy of the published warehouse incrementally")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.build_and_publish:
-        from crm_tags.build import DbtError
-
-        try:
-            published = build_and_publish(args.raw_dir, args.warehouse, args.as_of,
-                                          runtime_dir=args.runtime_dir,
-                                          full_refresh=args.full_refresh)
-        except DbtError as error:
-            print(f"{error}\nNOT published: {args.warehouse} still holds the last good marts.",
-                  file=sys.stderr)
-            return 1
-        print(published.report())
-        return 0 if published.published else 1
-    result = run_gate(args.warehouse, manifest=args.manifest, runtime_dir=args.runtime_dir,
-                      build_docs=not args.no_docs)
-    print(result.report())
-    return 0 if result.passed else 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _parser = argparse.ArgumentParser(prog="crm-tags validate")
-    add_arguments(_parser)
-    sys.exit(run(_parser.parse_args()))

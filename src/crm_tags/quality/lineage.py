@@ -1,7 +1,7 @@
 """Single authoritative source, checked on the dbt lineage (manifest.json).
 
 Each tag model `tag_<code>` must read exactly the raw tables its catalog entry
-(seeds/tag_definitions.csv, `source_tables`) declares. The identity tables crm.accounts (the
+(`vars.tag_catalog` in dbt_project.yml, `source_tables`) declares. The identity tables crm.accounts (the
 customer key, the deleted flag) and crm.contacts (email identity resolution) may sit upstream of
 every tag (raw-sources.md, Identity) and are left out on both sides. A tag model that starts
 reading `campaigns.attributed_orders` therefore shows up as an undeclared source.

@@ -23,6 +23,7 @@ from typing import Literal
 import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
+from crm_tags.quality.distribution import PublishedDistribution
 from crm_tags.quality.lineage import TagLineage
 
 Severity = Literal["critical", "warning", "info"]
@@ -66,11 +67,8 @@ class GateFacts:
     catalog_values: dict[str, list[str]]  # tag_code -> value codes (tag_value_definitions)
     contract: dict[str, list[tuple[str, str]]]  # landing table -> [(column, type)]
     lineage: list[TagLineage]  # per tag: catalog sources vs dbt lineage
-    # tag_code -> the run date its rows in marts.customer_tags were computed as of (a weekly or
-    # monthly tag keeps its last run's date when a build refreshes only the daily tags)
-    tag_as_of: dict[str, dt.date] = field(default_factory=dict)
-    previous_run: str | None = None  # run_id of the previous published distribution
-    previous_customers: int = 0
+    # the distribution recorded at the last publish (None: this warehouse's first run)
+    previous: PublishedDistribution | None = None
     notes: list[str] = field(default_factory=list)  # checks skipped, and why
 
     @property
