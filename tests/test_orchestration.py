@@ -170,6 +170,38 @@ def test_every_tag_declares_freshness_from_its_cadence(orch):
         assert "fresh_for_cadence" in checks
 
 
+# --- the catalog ---------------------------------------------------------------------------------
+
+
+def test_the_catalog_reads_every_field_and_labelled_value():
+    from crm_tags.catalog import CatalogValue, read_catalog
+
+    catalog = read_catalog()
+    grade = catalog["customer_grade"]
+    assert (grade.label_zh, grade.label_en, grade.dimension, grade.level, grade.cadence) == (
+        "客户等级", "Customer grade", "value", "account", "weekly",
+    )
+    assert grade.definition == "RFM grade from the order system only"
+    assert grade.rule.startswith("R (<=30:5, 31-90:3, >90:1)")
+    assert (grade.authoritative_source, grade.owner, grade.is_multi_valued) == (
+        "orders", "sales-ops", False,
+    )
+    assert grade.source_tables == ("orders.orders", "orders.order_items", "orders.products")
+    assert grade.values == (
+        CatalogValue("vip", "VIP客户", "VIP"),
+        CatalogValue("important", "重要客户", "Important"),
+        CatalogValue("ordinary", "普通客户", "Ordinary"),
+        CatalogValue("potential", "潜在客户", "Potential"),
+    )
+    assert catalog["decision_role"].level == "contact"
+    assert catalog["browsing_interest"].is_multi_valued is True
+    # the category tags: their values are the product categories (plus those listed)
+    assert {c for c, t in catalog.items() if t.values_are_product_categories} == {
+        "product_preference", "browsing_interest",
+    }
+    assert catalog["product_preference"].values == (CatalogValue("mixed", "多品类", "Mixed"),)
+
+
 # --- schedules follow the catalog -------------------------------------------------------------
 
 
