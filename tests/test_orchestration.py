@@ -170,7 +170,7 @@ def test_every_tag_declares_freshness_from_its_cadence(orch):
         assert "fresh_for_cadence" in checks
 
 
-# --- the catalog ---------------------------------------------------------------------------------
+# --- what the UI shows: the catalog on each tag asset, clean descriptions, described checks -----
 
 
 def test_the_catalog_reads_every_field_and_labelled_value():
@@ -200,6 +200,91 @@ def test_the_catalog_reads_every_field_and_labelled_value():
         "product_preference", "browsing_interest",
     }
     assert catalog["product_preference"].values == (CatalogValue("mixed", "多品类", "Mixed"),)
+
+
+def test_a_tag_asset_shows_its_catalog_entry(orch):
+    graph = orch.defs.resolve_asset_graph()
+    grade = graph.get(orch.assets.asset_key_of("tag_customer_grade"))
+    text = grade.description
+    assert text.startswith(
+        "**Customer grade · 客户等级** (`customer_grade`): RFM grade from the order system only."
+    )
+    for line in [
+        # the rule's comparison signs are entities: raw `<` would open an HTML tag in the UI
+        "- **Rule:** R (&lt;=30:5, 31-90:3, &gt;90:1)",
+        "- **Authoritative source:** orders",
+        "- **Source tables:** `orders.orders`, `orders.order_items`, `orders.products`",
+        "- **Refresh cadence:** weekly",
+        "- **Owner:** sales-ops",
+        "- **Dimension:** value",
+        "- **Level:** account",
+        "- **Multi-valued:** no",
+        "| `vip` | VIP客户 | VIP |",
+        "| `potential` | 潜在客户 | Potential |",
+    ]:
+        assert line in text, line
+    assert grade.owners == ["team:sales-ops"]
+    assert "categories present in the product data" in graph.get(
+        orch.assets.asset_key_of("tag_product_preference")
+    ).description
+    assert "categories present" not in text
+
+
+def test_descriptions_are_clean_and_metadata_serializable(orch):
+    import warnings
+
+    from dagster._core.definitions.metadata import normalize_metadata
+
+    graph = orch.defs.resolve_asset_graph()
+    # dagster-dbt's own bookkeeping, which the UI hides (it keeps the objects for the runs)
+    hidden_by_the_ui = {"dagster_dbt/manifest", "dagster_dbt/dagster_dbt_translator"}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert "Raw SQL" not in (node.description or ""), key
+        with warnings.catch_warnings():  # "arbitrary metadata values" is what we look for
+            warnings.simplefilter("ignore", DeprecationWarning)
+            shown = normalize_metadata(node.metadata, allow_invalid=True)
+        unserializable = {k for k, v in shown.items() if "(unserializable)" in str(v.value)}
+        assert unserializable <= hidden_by_the_ui, (key, unserializable)
+    profile = graph.get(orch.assets.asset_key_of("customer_profile"))
+    assert profile.description.startswith("One row per non-deleted customer")
+    assert profile.metadata["raw_sql"].value.startswith("```sql\n")
+    candidate = graph.get(orch.assets.CANDIDATE_KEY).description
+    assert "(`.<name>.candidate.duckdb` next to `$CRM_WAREHOUSE_PATH`" in candidate
+
+
+def test_every_dbt_test_check_is_described_and_singular_tests_are_checks(orch):
+    graph = orch.defs.resolve_asset_graph()
+    specs = {
+        (k.asset_key.path[-1], k.name): graph.get_check_spec(k) for k in graph.asset_check_keys
+    }
+    assert all(spec.description for spec in specs.values()), [
+        k for k, spec in specs.items() if not spec.description
+    ]
+    assert specs[("customer_profile", "unique_customer_profile_customer_id")].description == (
+        "`customer_id` is unique: no value appears twice."
+    )
+    assert specs[("customer_tags", "not_null_customer_tags_tag_value")].description == (
+        "`tag_value` is never null."
+    )
+    assert specs[
+        ("customer_tags", "relationships_customer_tags_customer_id__customer_id__ref_customer_profile_")
+    ].description == "Every `customer_id` exists in `customer_profile.customer_id`."
+    assert specs[("contact_tags", "unique_combination_contact_tags_contact_id__tag_code")].description == (
+        "Each combination of `contact_id`, `tag_code` appears at most once."
+    )
+    # singular tests (tests/dbt/*.sql) are checks on the asset they test, described by their
+    # leading comment
+    singular = {
+        ("customer_tags", "assert_customer_tags_values_in_catalog"),
+        ("customer_tags", "assert_single_valued_tags_have_one_value"),
+        ("reconciliation", "assert_reconciliation_balanced"),
+        ("tag_definitions", "assert_tag_registry_matches_catalog"),
+    }
+    assert singular <= set(specs)
+    assert specs[("customer_tags", "assert_customer_tags_values_in_catalog")].description == (
+        "Values outside the catalog's codes never appear in marts.customer\\_tags."
+    )
 
 
 # --- schedules follow the catalog -------------------------------------------------------------
@@ -620,6 +705,29 @@ def test_a_failing_blocking_check_stops_publishing(orch, runs):
     assert query(published, "select max(as_of_date) from marts.customer_profile") == [
         (dt.date(2025, 6, 30),)
     ]
+
+
+@pytest.mark.slow
+def test_a_tag_materialisation_records_its_rows_and_value_shares(orch, runs):
+    """Read from the candidate once dbt has built it: a1 (bought monthly for a year) and a2
+    (first purchase on the run date) are both customers."""
+    [lifecycle] = [
+        e.event_specific_data.materialization
+        for e in runs.daily.get_asset_materialization_events()
+        if tuple(e.asset_key.path) == ("tags", "tag_lifecycle_stage")
+    ]
+    metadata = lifecycle.metadata
+    assert metadata["dagster/row_count"].value == 2
+    assert metadata["as_of_date"].value == AS_OF
+    assert (metadata["customers"].value, metadata["customers_tagged"].value) == (2, 2)
+    shares = {r.data["value"]: (r.data["holders"], r.data["share"])
+              for r in metadata["value_shares"].value.records}
+    assert shares == {"prospect": (0, 0.0), "new": (1, 0.5), "active": (1, 0.5),
+                      "at_risk": (0, 0.0), "churned": (0, 0.0)}
+    assert metadata["share new"].value == 0.5
+    # the events still reach Dagster in dbt's order: each tag's checks after its materialisation
+    keys = [tuple(e.asset_key.path) for e in runs.daily.get_asset_materialization_events()]
+    assert keys.index(("tags", "tag_lifecycle_stage")) < keys.index(("marts", "customer_tags"))
 
 
 @pytest.mark.slow
