@@ -30,6 +30,9 @@ concurrency:
     max_concurrent_runs: 4
 telemetry:
   enabled: false
+# no "join the community" dialog on a project-local instance
+nux:
+  enabled: false
 """
 
 
