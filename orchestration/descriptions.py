@@ -1,10 +1,12 @@
 """What the Dagster UI shows about an asset or a check, in Markdown.
 
-The UI renders descriptions as Markdown with raw HTML allowed: text from the catalog or from
-dbt is escaped (`md_text`), so `<name>` or `a | b` read as written. A tag asset's description is
-its catalog entry (`tag_description`); other dbt assets show their dbt description or a line
-naming the relation (the raw SQL is asset metadata, never the description's first lines); dbt
-test checks get the test's description or a sentence built from its kind and column.
+The UI renders descriptions as Markdown with raw HTML allowed, and shows their first line as
+plain text in the asset lists: text from the catalog or from dbt is escaped only where Markdown
+would swallow it (`<name>` would be an HTML tag; `|` ends a table cell), so both views read as
+written, and a description starts with a plain sentence. A tag asset's description is its
+catalog entry (`tag_description`); other dbt assets show their dbt description or a line naming
+the relation (the raw SQL is asset metadata, never the description's first lines); dbt test
+checks get the test's description or a sentence built from its kind and column.
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from typing import Any
 
 from crm_tags.catalog import CatalogTag
 
-_MD_PUNCTUATION = re.compile(r"([\\`*_\[\]|#])")
+# `<` opens an HTML tag (which the UI would swallow) when a letter, `/`, `!` or `?` follows it
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
 
 
 def md_text(text: str) -> str:
-    """Plain text as Markdown that renders literally: no emphasis, links, table breaks or
-    HTML tags (`<` and `>` become entities)."""
-    escaped = _MD_PUNCTUATION.sub(r"\\\1", text)
-    return escaped.replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+    """Plain text for a Markdown paragraph: `<name>` stays visible; `<= 30` needs nothing."""
+    return _TAG_OPEN.sub("&lt;", text).replace("\n", " ")
+
+
+def md_cell(text: str) -> str:
+    """Plain text for a Markdown table cell."""
+    return md_text(text).replace("|", "\\|")
 
 
 def md_code(text: str) -> str:
@@ -34,10 +40,8 @@ def md_code(text: str) -> str:
 def tag_description(tag: CatalogTag, relation: str) -> str:
     """The tag's catalog entry: what it means, how it is computed, who owns it, its values."""
     lines = [
-        (
-            f"**{md_text(tag.label_en)} · {md_text(tag.label_zh)}** ({md_code(tag.code)}): "
-            f"{md_text(tag.definition)}."
-        ),
+        # plain: the asset lists show this line as text
+        f"{md_text(tag.label_en)} · {md_text(tag.label_zh)} ({tag.code}): {md_text(tag.definition)}.",
         "",
         f"- **Rule:** {md_text(tag.rule)}",
         f"- **Authoritative source:** {md_text(tag.authoritative_source)}",
@@ -62,7 +66,7 @@ def tag_description(tag: CatalogTag, relation: str) -> str:
         ]
     lines += ["| value | 中文 | English |", "|---|---|---|"]
     lines += [
-        f"| {md_code(v.code)} | {md_text(v.label_zh)} | {md_text(v.label_en)} |" for v in tag.values
+        f"| {md_code(v.code)} | {md_cell(v.label_zh)} | {md_cell(v.label_en)} |" for v in tag.values
     ]
     lines += [
         "",

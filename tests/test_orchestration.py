@@ -207,12 +207,12 @@ def test_a_tag_asset_shows_its_catalog_entry(orch):
     graph = orch.defs.resolve_asset_graph()
     grade = graph.get(orch.assets.asset_key_of("tag_customer_grade"))
     text = grade.description
+    # a plain first line: the asset lists show it as text
     assert text.startswith(
-        "**Customer grade · 客户等级** (`customer_grade`): RFM grade from the order system only."
+        "Customer grade · 客户等级 (customer_grade): RFM grade from the order system only.\n"
     )
     for line in [
-        # the rule's comparison signs are entities: raw `<` would open an HTML tag in the UI
-        "- **Rule:** R (&lt;=30:5, 31-90:3, &gt;90:1)",
+        "- **Rule:** R (<=30:5, 31-90:3, >90:1)",
         "- **Authoritative source:** orders",
         "- **Source tables:** `orders.orders`, `orders.order_items`, `orders.products`",
         "- **Refresh cadence:** weekly",
@@ -229,6 +229,17 @@ def test_a_tag_asset_shows_its_catalog_entry(orch):
         orch.assets.asset_key_of("tag_product_preference")
     ).description
     assert "categories present" not in text
+
+
+def test_catalog_and_dbt_text_is_escaped_only_where_markdown_would_swallow_it():
+    from orchestration.descriptions import md_cell, md_text
+
+    # the UI renders raw HTML: `<name>` would vanish as an unknown tag
+    assert md_text("next to .<name>.candidate.duckdb") == "next to .&lt;name>.candidate.duckdb"
+    assert md_text("employees < 100 small; <= 2 potential; > 500") == (
+        "employees < 100 small; <= 2 potential; > 500"
+    )
+    assert md_cell("Food | beverage") == "Food \\| beverage"
 
 
 def test_descriptions_are_clean_and_metadata_serializable(orch):
@@ -284,7 +295,7 @@ def test_every_dbt_test_check_is_described_and_singular_tests_are_checks(orch):
     }
     assert singular <= set(specs)
     assert specs[("customer_tags", "assert_customer_tags_values_in_catalog")].description == (
-        "Values outside the catalog's codes never appear in marts.customer\\_tags."
+        "Values outside the catalog's codes never appear in marts.customer_tags."
     )
 
 
