@@ -52,22 +52,23 @@ def tag_description(tag: CatalogTag, relation: str) -> str:
         f"- **Level:** {md_text(tag.level)}",
         f"- **Multi-valued:** {'yes' if tag.is_multi_valued else 'no'}",
         "",
-        f"**Values** ({len(tag.values)})",
+        "**Values**",
         "",
     ]
     if tag.values_are_product_categories:
         lines += [
             (
                 "The values are the product categories present in the product data "
-                "(`orders.products`, normalised by the category mapping); the catalog lists "
-                "the known ones:"
+                "(`core.dim_product_categories`)" + (", then:" if tag.values else ".")
             ),
             "",
         ]
-    lines += ["| value | 中文 | English |", "|---|---|---|"]
-    lines += [
-        f"| {md_code(v.code)} | {md_cell(v.label_zh)} | {md_cell(v.label_en)} |" for v in tag.values
-    ]
+    if tag.values:
+        lines += ["| value | 中文 | English |", "|---|---|---|"]
+        lines += [
+            f"| {md_code(v.code)} | {md_cell(v.label_zh)} | {md_cell(v.label_en)} |"
+            for v in tag.values
+        ]
     lines += [
         "",
         (

@@ -4,7 +4,9 @@ Read from a built warehouse file (the candidate once dbt has finished, or the pu
 the warehouse-state sensor reads): the rows of `tags.tag_<code>`, its `as_of_date`, and for
 each value the number and share of customers (contacts for a contact-level tag) holding it.
 The population is the non-deleted customers of `core.dim_customers` (every contact of
-`core.dim_contacts`), so the shares are those of `marts.customer_tags`.
+`core.dim_contacts`), so the shares are those of `marts.customer_tags`. The values are the
+catalog's, in its order; a category tag's are first the categories present in the product data
+(`core.dim_product_categories`, with their labels), as in `reference.tag_value_definitions`.
 """
 
 from __future__ import annotations
@@ -34,9 +36,28 @@ def quoted_relation(node: Mapping[str, Any]) -> str:
     return f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
 
 
+PROFILE_RELATIONS = ("dim_customers", "dim_contacts", "dim_product_categories")
+
+
 def population_relations(graph: DbtGraph) -> dict[str, str]:
-    """The relations tag_profile counts shares of (customers; contacts for a contact tag)."""
-    return {n: quoted_relation(graph.nodes[n]) for n in ("dim_customers", "dim_contacts")}
+    """The relations tag_profile reads besides the tag table: the customers and contacts it
+    counts shares of, and the product categories (the values of a category tag)."""
+    return {n: quoted_relation(graph.nodes[n]) for n in PROFILE_RELATIONS if n in graph.nodes}
+
+
+def tag_values(
+    con: duckdb.DuckDBPyConnection, tag: CatalogTag, relations: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """(code, label_zh, label_en) of every value the tag may take, in display order."""
+    listed = [tuple(v) for v in tag.values]
+    if not tag.values_are_product_categories:
+        return listed  # type: ignore[return-value]
+    codes = {v[0] for v in listed}
+    categories = con.execute(
+        f"select category_code, label_zh, label_en from {relations['dim_product_categories']} "
+        "order by sort_order, category_code"
+    ).fetchall()
+    return [c for c in categories if c[0] not in codes] + listed  # type: ignore[return-value]
 
 
 def population_sql(tag: CatalogTag, relations: Mapping[str, str]) -> tuple[str, str]:
@@ -77,8 +98,8 @@ def tag_profile(
         f"where {entity} in (select entity_id from ({population}))"
     ).fetchone()[0]
     unit = "contacts" if tag.level == "contact" else "customers"
-    labels = {v.code: v for v in tag.values}
-    codes = [v.code for v in tag.values] + sorted(set(held) - set(labels))
+    labels = {code: (zh, en) for code, zh, en in tag_values(con, tag, relations)}
+    codes = list(labels) + sorted(set(held) - set(labels))
     shares = {
         code: round(held.get(code, 0) / total, 4) if total else 0.0 for code in codes
     }
@@ -86,8 +107,8 @@ def tag_profile(
         TableRecord(
             {
                 "value": code,
-                "label_zh": labels[code].label_zh if code in labels else "(not in the catalog)",
-                "label_en": labels[code].label_en if code in labels else "(not in the catalog)",
+                "label_zh": labels[code][0] if code in labels else "(not in the catalog)",
+                "label_en": labels[code][1] if code in labels else "(not in the catalog)",
                 "holders": int(held.get(code, 0)),
                 "share": shares[code],
             }

@@ -201,12 +201,13 @@ class Reporter:
             event = self._event(keys[name], node_state.run_date, latest, state)
             if event is None:
                 continue
-            metadata = {"run_date_from": node_state.run_date_from, **event}
+            metadata: dict[str, Any] = {}
             tag = self.cadences.tag_of_model(name)
-            if tag is not None:
+            if tag is not None:  # what a run records first: the rows and value shares
                 graph = self.cadences.graph
                 relation = quoted_relation(graph.nodes[name])
                 metadata.update(tag_profile(con, tag, relation, population_relations(graph)))
+            metadata.update({**event, "run_date_from": node_state.run_date_from})
             events.append(
                 AssetMaterialization(
                     asset_key=keys[name],

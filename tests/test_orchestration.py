@@ -291,7 +291,6 @@ def test_every_dbt_test_check_is_described_and_singular_tests_are_checks(orch):
         ("customer_tags", "assert_customer_tags_values_in_catalog"),
         ("customer_tags", "assert_single_valued_tags_have_one_value"),
         ("reconciliation", "assert_reconciliation_balanced"),
-        ("tag_definitions", "assert_tag_registry_matches_catalog"),
     }
     assert singular <= set(specs)
     assert specs[("customer_tags", "assert_customer_tags_values_in_catalog")].description == (
@@ -328,6 +327,9 @@ def make_published_warehouse(orch: SimpleNamespace, path: Path, empty: set[str] 
                     "as t(customer_id, is_deleted)")
         con.execute(f"create table {table('dim_contacts')} as select * from (values "
                     "('k1', 'c1'), ('k2', 'c2')) as t(contact_id, customer_id)")
+        con.execute(f"create table {table('dim_product_categories')} as select * from (values "
+                    "('electronics', '电子产品', 'Electronics', 1), ('books', '图书', 'Books', 2)) "
+                    "as t(category_code, label_zh, label_en, sort_order)")
         con.execute(f"create table {table('customer_profile')} as select 'c1' as customer_id")
         con.execute(f"create table {table('int_customers_ltv_summary')} as select 'c1' as customer_id")
         con.execute(f"create table {table('reconciliation')} as select date '{TODAY}' as as_of_date")
@@ -426,6 +428,7 @@ def test_a_first_start_records_what_the_published_warehouse_holds(orch, state_se
     expected = {
         **{f"tags/{m}": orch.CADENCES.tag_of_model(m).cadence for m in graph.tag_models},
         "core/dim_customers": "today", "core/dim_contacts": "today",
+        "core/dim_product_categories": "today",
         "marts/customer_profile": "today", "audit/reconciliation": "today",
         "intermediate/int_customers_ltv_summary": "monthly", "publish/warehouse": "today",
         "tags/tag_purchase_frequency": "today",
@@ -455,6 +458,11 @@ def test_a_first_start_records_what_the_published_warehouse_holds(orch, state_se
         ("ordinary", "普通客户", 0, 0.0), ("potential", "潜在客户", 1, 0.25),
     ]
     assert grade["share vip"].value == 0.5
+    # a category tag's values: the categories present in the product data, then those listed
+    preference = first["tags/tag_product_preference"].metadata["value_shares"].value.records
+    assert [(r.data["value"], r.data["label_zh"], r.data["share"]) for r in preference] == [
+        ("electronics", "电子产品", 0.0), ("books", "图书", 0.0), ("mixed", "多品类", 0.5),
+    ]
     role = first["tags/tag_decision_role"].metadata  # contact level: shares of the contacts
     assert (role["contacts"].value, role["contacts_tagged"].value) == (2, 2)
 
