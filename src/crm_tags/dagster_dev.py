@@ -26,7 +26,7 @@ concurrency:
     granularity: run
     default_limit: 1
   runs:
-    # freshness-check runs touch no warehouse and may overlap a build
+    # runs that touch no warehouse (observing the landing zone) may overlap a build
     max_concurrent_runs: 4
 telemetry:
   enabled: false
