@@ -62,6 +62,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from crm_tags.catalog import CADENCES as CADENCE_NAMES
 from crm_tags.catalog import Cadences
 from orchestration import freshness
+from orchestration.quality_checks import PUBLISHED_RUN_TABLE  # written when the gate publishes
 from orchestration.resources import Warehouse, run_dates
 from orchestration.tag_profile import population_relations, quoted_relation, tag_profile
 
@@ -70,7 +71,6 @@ RECORDED_FROM = (
     "read from the published warehouse (no Dagster run built this record: the file already "
     "held this table when Dagster found no newer record of it)"
 )
-PUBLISHED_RUN_TABLE = "audit.published_run"
 RECONCILIATION_TABLE = "audit.reconciliation"
 
 
@@ -123,14 +123,14 @@ def read_state(con: duckdb.DuckDBPyConnection, path: Path, cadences: Cadences) -
         ).fetchall()
     }
     state = WarehouseState(path=path)
-    if ("audit", "published_run") in existing:
+    if tuple(PUBLISHED_RUN_TABLE.split(".")) in existing:
         row = con.execute(
             f"select run_id, as_of_date, published_at from {PUBLISHED_RUN_TABLE} "
             "order by published_at desc limit 1"
         ).fetchone()
         if row:
             state.run_id, state.run_date, state.published_at = row
-    if state.run_date is None and ("audit", "reconciliation") in existing:
+    if state.run_date is None and tuple(RECONCILIATION_TABLE.split(".")) in existing:
         query = f"select max(as_of_date) from {RECONCILIATION_TABLE}"
         state.run_date = con.execute(query).fetchone()[0]
     run_date_from = PUBLISHED_RUN_TABLE if state.run_id else f"{RECONCILIATION_TABLE}.as_of_date"
