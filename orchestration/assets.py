@@ -2,7 +2,9 @@
 
 Asset keys are `[schema, name]` as in the warehouse (`raw_orders/orders`,
 `staging/stg_orders__orders`, `tags/tag_customer_grade`, `marts/customer_tags`); groups are the
-layer, and for tag models the tag's dimension from the catalog (`tags_behaviour`, ...).
+layer, and for tag models the tag's dimension from the catalog (`tags_behaviour`, ...). A tag
+asset's description is its catalog entry, its owner the catalog owner, and each of its
+materialisations records the table's rows and the share of customers per value.
 """
 
 import datetime as dt
@@ -12,9 +14,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from dagster import (
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetSpec,
     BackfillPolicy,
     DagsterEventType,
@@ -23,6 +28,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     ObserveResult,
+    Output,
     asset,
     multi_observable_source_asset,
 )
@@ -30,19 +36,30 @@ from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
+    DbtProject,
     dbt_assets,
 )
+from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
 
 from crm_tags.catalog import Cadences, DbtGraph, read_catalog
 from orchestration import project
+from orchestration.descriptions import (
+    dbt_node_description,
+    dbt_test_description,
+    md_code,
+    raw_sql_markdown,
+    tag_description,
+)
 from orchestration.freshness import freshness_policy
 from orchestration.quality_checks import record_published_run
 from orchestration.resources import WAREHOUSE_POOL, Warehouse, run_dates
+from orchestration.tag_profile import population_relations, quoted_relation, tag_profile
 
 project.prepare_manifest()
 MANIFEST: dict[str, Any] = json.loads(project.dbt_project.manifest_path.read_text())
 GRAPH = DbtGraph(MANIFEST)
 CADENCES = Cadences(read_catalog(), GRAPH)
+POPULATIONS = population_relations(GRAPH)
 
 # dbt folder (below models/) -> group; tag models are grouped by dimension instead.
 _LAYER_GROUPS = {
@@ -87,19 +104,48 @@ class CrmDbtTranslator(DagsterDbtTranslator):
             tags.update({"cadence": tag.cadence, "dimension": tag.dimension})
         return tags
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        """The catalog entry for a tag; the dbt description (never the raw SQL) otherwise."""
+        relation = relation_of(dbt_resource_props)
+        tag = CADENCES.tag_of_model(dbt_resource_props.get("name", ""))
+        if tag is not None:
+            return tag_description(tag, relation)
+        return dbt_node_description(dbt_resource_props, relation)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        tag = CADENCES.tag_of_model(dbt_resource_props.get("name", ""))
+        if tag is not None and tag.owner:
+            return [f"team:{tag.owner}"]
+        return super().get_owners(dbt_resource_props)
+
     def get_metadata(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, Any]:
         metadata = dict(super().get_metadata(dbt_resource_props))
         tag = CADENCES.tag_of_model(dbt_resource_props.get("name", ""))
         if tag is not None:
             metadata.update(
-                {"tag_code": tag.code, "refresh_frequency": tag.cadence, "tag_level": tag.level}
+                {
+                    "tag_code": tag.code,
+                    "refresh_frequency": tag.cadence,
+                    "tag_level": tag.level,
+                    "tag_owner": tag.owner,
+                    "authoritative_source": tag.authoritative_source,
+                }
             )
+        sql = raw_sql_markdown(dbt_resource_props)
+        if sql:
+            metadata["raw_sql"] = MetadataValue.md(sql)
         return metadata
 
     def get_asset_spec(
-        self, manifest: Mapping[str, Any], unique_id: str, project: Any
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
     ) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
+        # dagster-dbt keeps the DbtProject object in the metadata, which the UI can only show as
+        # "[DbtProject] (unserializable)"; runs find the project through the dbt resource.
+        metadata = {
+            k: v for k, v in spec.metadata.items() if k != DAGSTER_DBT_PROJECT_METADATA_KEY
+        }
+        spec = spec.replace_attributes(metadata=metadata)
         props = self.get_resource_props(manifest, unique_id)
         tag = CADENCES.tag_of_model(props.get("name", ""))
         if tag is not None:
@@ -108,6 +154,31 @@ class CrmDbtTranslator(DagsterDbtTranslator):
             # every cadence's run rebuilds the marts, so they are at most a day old
             return spec.replace_attributes(freshness_policy=freshness_policy("daily"))
         return spec
+
+    def get_asset_check_spec(
+        self,
+        asset_spec: AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> AssetCheckSpec | None:
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        test = manifest["nodes"][unique_id]
+        return AssetCheckSpec(
+            name=spec.name,
+            asset=spec.asset_key,
+            description=dbt_test_description(test),
+            additional_deps=spec.additional_deps,
+            metadata=spec.metadata,
+            blocking=spec.blocking,
+        )
+
+
+def relation_of(props: Mapping[str, Any]) -> str:
+    """schema.table of a dbt node in the warehouse."""
+    return f"{props['schema']}.{props.get('alias') or props['name']}"
 
 
 translator = CrmDbtTranslator(DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -140,7 +211,57 @@ def crm_dbt(
     # location's parse, which dagster-dbt copies into the run's target (macros/run_date.sql)
     with project.patched_environ({**warehouse.dbt_env(), "CRM_AS_OF_DATE": as_of}):
         invocation = dbt.cli(["build"], context=context, target_path=target)
-    yield from invocation.stream()
+    # A tag's rows and value shares are read from the candidate, which dbt holds open (DuckDB:
+    # one process per file) until it exits: from the first tag model on, events wait for the end
+    # of the build, so they still reach Dagster in dbt's order.
+    held: list[Any] = []
+    try:
+        for event in invocation.stream():
+            if held or _tag_model_of(context, event) is not None:
+                held.append(event)
+            else:
+                yield event
+    except Exception:
+        yield from _with_tag_profiles(context, held, warehouse.candidate)
+        raise
+    yield from _with_tag_profiles(context, held, warehouse.candidate)
+
+
+def _tag_model_of(context: AssetExecutionContext, event: Any) -> str | None:
+    """The tag model an Output / AssetMaterialization event is about, if any."""
+    if isinstance(event, Output):
+        key = context.asset_key_for_output(event.output_name)
+    elif isinstance(event, AssetMaterialization):
+        key = event.asset_key
+    else:
+        return None
+    name = key.path[-1]
+    return name if name in GRAPH.tag_models else None
+
+
+def _with_tag_profiles(
+    context: AssetExecutionContext, events: list[Any], candidate: Path
+) -> Iterator[Any]:
+    """The events, each tag model's materialisation with its rows and value shares."""
+    names = [n for e in events if (n := _tag_model_of(context, e)) is not None]
+    if not names:
+        yield from events
+        return
+    profiles: dict[str, dict[str, Any]] = {}
+    try:
+        with duckdb.connect(str(candidate), read_only=True) as con:
+            for name in names:
+                tag = CADENCES.tag_of_model(name)
+                assert tag is not None  # a tag model has a catalog row (Cadences checks)
+                relation = quoted_relation(GRAPH.nodes[name])
+                profiles[name] = tag_profile(con, tag, relation, POPULATIONS)
+    except duckdb.Error as error:
+        context.log.warning(f"tag rows and value shares not recorded: {candidate}: {error}")
+    for event in events:
+        name = _tag_model_of(context, event)
+        if name in profiles:
+            event = event.with_metadata({**event.metadata, **profiles[name]})
+        yield event
 
 
 def _fail_on_missing_inputs(context: AssetExecutionContext, warehouse: Warehouse) -> None:
@@ -225,8 +346,11 @@ PUBLISHED_KEY = AssetKey(["publish", "warehouse"])
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
     description=(
-        "The warehouse file this run built (.<name>.candidate.duckdb next to $CRM_WAREHOUSE_PATH, "
-        "a copy of the published one): the quality gate's checkpoints validate it before "
+        "The warehouse file this run built ("
+        + md_code(".<name>.candidate.duckdb")
+        + " next to "
+        + md_code("$CRM_WAREHOUSE_PATH")
+        + ", a copy of the published one): the quality gate's checkpoints validate it before "
         "anything is published."
     ),
 )
@@ -252,8 +376,10 @@ def candidate_warehouse(context: AssetExecutionContext, warehouse: Warehouse) ->
     pool=WAREHOUSE_POOL,
     freshness_policy=freshness_policy("daily"),
     description=(
-        "The warehouse BI tools read ($CRM_WAREHOUSE_PATH): the candidate, renamed over it once "
-        "every blocking check (dbt tests, quality gate) has passed."
+        "The warehouse BI tools read ("
+        + md_code("$CRM_WAREHOUSE_PATH")
+        + "): the candidate, renamed over it once every blocking check (dbt tests, quality "
+        "gate) has passed."
     ),
 )
 def published_warehouse(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:

@@ -8,16 +8,18 @@ from orchestration import project
 from orchestration.assets import (
     CADENCES,
     CANDIDATE_KEY,
+    PUBLISHED_KEY,
     asset_key_of,
     candidate_warehouse,
     crm_dbt,
     landing_zone,
     published_warehouse,
 )
-from orchestration.freshness import build_tag_freshness_checks, build_tag_freshness_sensor
+from orchestration.freshness import build_tag_freshness_checks
 from orchestration.quality_checks import QualityGate, build_quality_gate_checks
 from orchestration.resources import Warehouse
 from orchestration.schedules import cadence_jobs, cadence_schedules, full_build_job
+from orchestration.warehouse_state import build_warehouse_state_sensor
 
 cadence_by_tag_key = {
     asset_key_of(name): CADENCES.tag_of_model(name).cadence  # type: ignore[union-attr]
@@ -25,6 +27,9 @@ cadence_by_tag_key = {
 }
 tag_freshness = build_tag_freshness_checks(cadence_by_tag_key)
 quality_gate = build_quality_gate_checks(CANDIDATE_KEY)
+warehouse_state = build_warehouse_state_sensor(
+    CADENCES, asset_key_of, PUBLISHED_KEY, cadence_by_tag_key
+)
 
 
 def build_definitions(
@@ -36,7 +41,7 @@ def build_definitions(
         asset_checks=[quality_gate, tag_freshness],
         jobs=[*cadence_jobs.values(), full_build_job],
         schedules=cadence_schedules,
-        sensors=[build_tag_freshness_sensor(tag_freshness, cadence_by_tag_key)],
+        sensors=[warehouse_state],
         resources={
             "dbt": project.dbt_cli_resource(),
             "warehouse": warehouse or Warehouse(),

@@ -6,9 +6,9 @@ Two views of the same promise, both derived from the catalog cadence:
   freshness daemon of `dagster dev` shows PASS / WARN / FAIL on the asset in the UI);
 - a `fresh_for_cadence` asset check on every tag model: the run date (partition) the tag table
   was last built for must be at most one cadence period before today. It runs after each build,
-  and `tag_freshness_sensor` re-evaluates it so a tag that stops being refreshed turns red
-  without any run touching it. A backfill of old dates overwrites the tables with old run
-  dates, and this check says so.
+  and `warehouse_state_sensor` (orchestration/warehouse_state.py) re-evaluates it so a tag that
+  stops being refreshed turns red without any run touching it. A backfill of old dates
+  overwrites the tables with old run dates, and this check says so.
 """
 
 import datetime as dt
@@ -17,22 +17,14 @@ from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
-    AssetCheckKey,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
-    AssetSelection,
     DagsterInstance,
-    DefaultSensorStatus,
     FreshnessPolicy,
-    RunRequest,
-    SensorDefinition,
-    SensorEvaluationContext,
-    SkipReason,
     multi_asset_check,
-    sensor,
 )
 
 from crm_tags.catalog import CADENCE_PERIOD
@@ -58,6 +50,7 @@ def last_run_date(instance: DagsterInstance, key: AssetKey) -> dt.date | None:
 
 
 def evaluate(instance: DagsterInstance, key: AssetKey, cadence: str) -> tuple[bool, dict[str, Any]]:
+    """(passed, metadata) of the tag's fresh_for_cadence check as of today."""
     today = resources.today()
     allowed = CADENCE_PERIOD[cadence].days
     as_of = last_run_date(instance, key)
@@ -70,6 +63,12 @@ def evaluate(instance: DagsterInstance, key: AssetKey, cadence: str) -> tuple[bo
         return False, {**metadata, "as_of_date": "never built"}
     age = (today - as_of).days
     return age <= allowed, {**metadata, "as_of_date": as_of.isoformat(), "age_days": age}
+
+
+def outcome(passed: bool, metadata: dict[str, Any]) -> str:
+    if passed:
+        return f"fresh: built as of {metadata['as_of_date']}"
+    return f"stale: built as of {metadata['as_of_date']}"
 
 
 def build_tag_freshness_checks(cadence_by_key: Mapping[AssetKey, str]) -> AssetChecksDefinition:
@@ -98,49 +97,7 @@ def build_tag_freshness_checks(cadence_by_key: Mapping[AssetKey, str]) -> AssetC
                 passed=passed,
                 severity=AssetCheckSeverity.ERROR,
                 metadata=metadata,
-                description=None if passed else f"stale: built as of {metadata['as_of_date']}",
+                description=outcome(passed, metadata),
             )
 
     return tag_freshness
-
-
-def build_tag_freshness_sensor(
-    checks: AssetChecksDefinition, cadence_by_key: Mapping[AssetKey, str]
-) -> SensorDefinition:
-    check_keys = sorted(checks.check_keys, key=lambda k: k.to_user_string())
-
-    @sensor(
-        name="tag_freshness_sensor",
-        asset_selection=AssetSelection.checks(checks),
-        minimum_interval_seconds=30 * 60,
-        default_status=DefaultSensorStatus.RUNNING,
-        description="Re-runs the fresh_for_cadence check of every tag whose freshness changed.",
-    )
-    def tag_freshness_sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
-        changed = _changed_checks(context.instance, check_keys, cadence_by_key)
-        if not changed:
-            return SkipReason("every tag's freshness check is up to date")
-        # run_key: one run per (day, state change), even if the sensor ticks again meanwhile
-        stamp = f"{resources.today()}:" + ",".join(
-            f"{k.asset_key.path[-1]}={p}" for k, p in changed
-        )
-        return RunRequest(run_key=stamp, asset_check_keys=[k for k, _ in changed])
-
-    return tag_freshness_sensor
-
-
-def _changed_checks(
-    instance: DagsterInstance,
-    check_keys: list[AssetCheckKey],
-    cadence_by_key: Mapping[AssetKey, str],
-) -> list[tuple[AssetCheckKey, bool]]:
-    """Checks whose stored result (if any) differs from what they would say now."""
-    summaries = instance.event_log_storage.get_asset_check_summary_records(check_keys)
-    changed = []
-    for key in check_keys:
-        passed, _ = evaluate(instance, key.asset_key, cadence_by_key[key.asset_key])
-        record = summaries[key].last_check_execution_record
-        evaluation = record.evaluation if record else None
-        if evaluation is None or evaluation.passed != passed:
-            changed.append((key, passed))
-    return changed

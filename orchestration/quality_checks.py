@@ -31,6 +31,7 @@ from dagster import (
 )
 
 from crm_tags import PROJECT_DIR
+from crm_tags.quality.distribution import PUBLISHED_RUN_TABLE  # noqa: F401 (warehouse_state)
 from orchestration import project
 from orchestration.resources import WAREHOUSE_POOL, Warehouse
 

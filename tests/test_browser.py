@@ -171,3 +171,178 @@ def test_data_docs_index_and_run_page_work_offline(page: Page, data_docs) -> Non
     page.page.click("text=← all runs on this warehouse")
     assert page.page.url == index.as_uri()
     assert page.errors == [] and blocked == []
+
+
+# --- Dagster UI ---------------------------------------------------------------------------------
+# A warehouse built as `make demo` builds it (generated landing zone, build_and_publish), then a
+# first start of `crm-tags dagster-dev` on it with an empty DAGSTER_HOME: the UI must show the
+# warehouse's state (no "Never materialized" tag, no failed check) and each tag's catalog entry.
+
+DAGSTER_CUSTOMERS = 200
+# Waiting for the server to load the code location and for the warehouse-state sensor's first
+# two ticks (30 s apart); not a measure of speed.
+DAGSTER_START_TIMEOUT = 600
+
+GRAPHQL_CHECKS = """
+query {
+  assetNodes {
+    assetKey { path }
+    assetMaterializations(limit: 1) { partition }
+    assetChecksOrError {
+      ... on AssetChecks { checks { name executionForLatestMaterialization { status } } }
+    }
+  }
+}
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _graphql(url: str, query: str) -> dict:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        body = json.load(response)
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def _freshness_evaluated(url: str) -> bool:
+    """Every tag's fresh_for_cadence check has a result for its latest materialisation."""
+    import urllib.error
+
+    try:
+        nodes = _graphql(url, GRAPHQL_CHECKS)["assetNodes"]
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+    checks = [
+        check
+        for node in nodes
+        for check in (node["assetChecksOrError"] or {}).get("checks", [])
+        if check["name"] == "fresh_for_cadence"
+    ]
+    return bool(checks) and all(c["executionForLatestMaterialization"] for c in checks)
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(tmp_path_factory) -> Iterator:
+    """`crm-tags dagster-dev` on a freshly built demo warehouse; stopped after the section."""
+    import datetime as dt
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    from crm_tags.generate import generate_landing_zone
+    from crm_tags.quality.gate import build_and_publish
+
+    root = tmp_path_factory.mktemp("dagster_ui")
+    today = dt.date.today()  # what `make demo` builds for
+    generate_landing_zone(root / "raw", DAGSTER_CUSTOMERS, seed=42, as_of=today)
+    result = build_and_publish(root / "raw", root / "warehouse.duckdb", today.isoformat(),
+                               target_path=root / "dbt_target", runtime_dir=root / "gx",
+                               full_refresh=True)
+    assert result.published, result.report()
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = root / "dagster_dev.log"
+    env = {**os.environ, "CRM_DAGSTER_DBT_TARGET": str(root / "dagster_target")}
+    command = [str(Path(sys.executable).with_name("crm-tags")), "dagster-dev",
+               "--port", str(port), "--dagster-home", str(root / "dagster_home"),
+               "--raw-dir", str(root / "raw"), "--warehouse", str(root / "warehouse.duckdb")]
+    with log.open("w") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + DAGSTER_START_TIMEOUT
+        while not _freshness_evaluated(url):
+            assert server.poll() is None, f"dagster-dev exited:\n{log.read_text()[-5000:]}"
+            assert time.monotonic() < deadline, (
+                f"no freshness result after {DAGSTER_START_TIMEOUT} s:\n{log.read_text()[-5000:]}"
+            )
+            time.sleep(5)
+        yield SimpleNamespace(url=url, root=root, log=log)
+    finally:
+        # dagster dev shuts its processes down on SIGINT; whatever is left goes with the group
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.wait(timeout=30)
+
+
+def test_dagster_a_tag_asset_page_shows_its_catalog_entry_and_state(dagster_ui, page: Page):
+    page.page.goto(f"{dagster_ui.url}/assets/tags/tag_customer_grade")
+    page.page.get_by_text("Latest materialization").wait_for()
+    page.page.get_by_text("RFM grade from the order system only").first.wait_for()
+    text = page.page.inner_text("body")
+    page.screenshot("dagster_tag_customer_grade")
+    for expected in [
+        "Customer grade · 客户等级 (customer_grade): RFM grade from the order system only.",
+        "R (<=30:5, 31-90:3, >90:1)",  # the rule, its signs shown as written
+        "sales-ops",
+        "VIP客户",
+        "潜在客户",
+        "read from the published warehouse",  # the recorded materialisation says so
+        "value_shares",
+    ]:
+        assert expected in text, expected
+    for absent in ["Never materialized", "Raw SQL", "unserializable"]:
+        assert absent not in text, absent
+    assert page.errors == []
+
+
+def test_dagster_a_fresh_start_shows_no_failed_check(dagster_ui, page: Page):
+    nodes = _graphql(dagster_ui.url, GRAPHQL_CHECKS)["assetNodes"]
+    tags = [n for n in nodes if n["assetKey"]["path"][0] == "tags"]
+    assert tags and all(n["assetMaterializations"] for n in tags), "a tag never materialized"
+    statuses = {
+        ("/".join(n["assetKey"]["path"]), c["name"]): c["executionForLatestMaterialization"]
+        for n in nodes
+        for c in (n["assetChecksOrError"] or {}).get("checks", [])
+    }
+    failed = [k for k, e in statuses.items() if e and e["status"] != "SUCCEEDED"]
+    assert failed == []
+    fresh = {k: e["status"] for k, e in statuses.items() if k[1] == "fresh_for_cadence"}
+    assert len(fresh) == len(tags) and set(fresh.values()) == {"SUCCEEDED"}
+
+    page.page.goto(f"{dagster_ui.url}/assets/tags/tag_recency?view=checks")
+    page.page.get_by_text("fresh: built as of").first.wait_for()
+    text = page.page.inner_text("body")
+    page.screenshot("dagster_tag_recency_checks")
+    assert "Succeeded" in text and "Failed" not in text
+    assert page.errors == []
+
+
+def test_dagster_materialize_all_warns_of_no_missing_upstream(dagster_ui, page: Page):
+    page.page.goto(f"{dagster_ui.url}/locations/orchestration.definitions/jobs/daily_tags")
+    page.page.get_by_role("button", name="Materialize all").click()
+    dialog = page.page.get_by_role("dialog")
+    dialog.get_by_text("Partition selection").wait_for()
+    dialog.get_by_text("Latest", exact=True).click()
+    page.page.get_by_role("button", name="Launch 1 run").wait_for()
+    text = dialog.inner_text()
+    page.screenshot("dagster_daily_tags_materialize_all")
+    assert "Upstream data missing" not in text
+    assert "upstream" not in text.lower()
+    assert page.errors == []

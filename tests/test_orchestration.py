@@ -39,7 +39,7 @@ def orch(tmp_path_factory) -> SimpleNamespace:
     if str(PROJECT_DIR) not in sys.path:
         sys.path.insert(0, str(PROJECT_DIR))
     try:
-        from orchestration import assets, definitions, project, resources
+        from orchestration import assets, definitions, project, resources, warehouse_state
     finally:
         if saved is None:
             os.environ.pop("CRM_DAGSTER_DBT_TARGET", None)
@@ -50,6 +50,7 @@ def orch(tmp_path_factory) -> SimpleNamespace:
         assets=assets,
         project=project,
         resources=resources,
+        warehouse_state=warehouse_state,
         CADENCES=assets.CADENCES,
     )
 
@@ -168,6 +169,356 @@ def test_every_tag_declares_freshness_from_its_cadence(orch):
         )
         checks = {k.name for k in graph.asset_check_keys if k.asset_key == node.key}
         assert "fresh_for_cadence" in checks
+
+
+# --- what the UI shows: the catalog on each tag asset, clean descriptions, described checks -----
+
+
+def test_the_catalog_reads_every_field_and_labelled_value():
+    from crm_tags.catalog import CatalogValue, read_catalog
+
+    catalog = read_catalog()
+    grade = catalog["customer_grade"]
+    assert (grade.label_zh, grade.label_en, grade.dimension, grade.level, grade.cadence) == (
+        "客户等级", "Customer grade", "value", "account", "weekly",
+    )
+    assert grade.definition == "RFM grade from the order system only"
+    assert grade.rule.startswith("R (<=30:5, 31-90:3, >90:1)")
+    assert (grade.authoritative_source, grade.owner, grade.is_multi_valued) == (
+        "orders", "sales-ops", False,
+    )
+    assert grade.source_tables == ("orders.orders", "orders.order_items", "orders.products")
+    assert grade.values == (
+        CatalogValue("vip", "VIP客户", "VIP"),
+        CatalogValue("important", "重要客户", "Important"),
+        CatalogValue("ordinary", "普通客户", "Ordinary"),
+        CatalogValue("potential", "潜在客户", "Potential"),
+    )
+    assert catalog["decision_role"].level == "contact"
+    assert catalog["browsing_interest"].is_multi_valued is True
+    # the category tags: their values are the product categories (plus those listed)
+    assert {c for c, t in catalog.items() if t.values_are_product_categories} == {
+        "product_preference", "browsing_interest",
+    }
+    assert catalog["product_preference"].values == (CatalogValue("mixed", "多品类", "Mixed"),)
+
+
+def test_a_tag_asset_shows_its_catalog_entry(orch):
+    graph = orch.defs.resolve_asset_graph()
+    grade = graph.get(orch.assets.asset_key_of("tag_customer_grade"))
+    text = grade.description
+    # a plain first line: the asset lists show it as text
+    assert text.startswith(
+        "Customer grade · 客户等级 (customer_grade): RFM grade from the order system only.\n"
+    )
+    for line in [
+        "- **Rule:** R (<=30:5, 31-90:3, >90:1)",
+        "- **Authoritative source:** orders",
+        "- **Source tables:** `orders.orders`, `orders.order_items`, `orders.products`",
+        "- **Refresh cadence:** weekly",
+        "- **Owner:** sales-ops",
+        "- **Dimension:** value",
+        "- **Level:** account",
+        "- **Multi-valued:** no",
+        "| `vip` | VIP客户 | VIP |",
+        "| `potential` | 潜在客户 | Potential |",
+    ]:
+        assert line in text, line
+    assert grade.owners == ["team:sales-ops"]
+    assert "categories present in the product data" in graph.get(
+        orch.assets.asset_key_of("tag_product_preference")
+    ).description
+    assert "categories present" not in text
+
+
+def test_catalog_and_dbt_text_is_escaped_only_where_markdown_would_swallow_it():
+    from orchestration.descriptions import md_cell, md_text
+
+    # the UI renders raw HTML: `<name>` would vanish as an unknown tag
+    assert md_text("next to .<name>.candidate.duckdb") == "next to .&lt;name>.candidate.duckdb"
+    assert md_text("employees < 100 small; <= 2 potential; > 500") == (
+        "employees < 100 small; <= 2 potential; > 500"
+    )
+    assert md_cell("Food | beverage") == "Food \\| beverage"
+
+
+def test_descriptions_are_clean_and_metadata_serializable(orch):
+    import warnings
+
+    from dagster._core.definitions.metadata import normalize_metadata
+
+    graph = orch.defs.resolve_asset_graph()
+    # dagster-dbt's own bookkeeping, which the UI hides (it keeps the objects for the runs)
+    hidden_by_the_ui = {"dagster_dbt/manifest", "dagster_dbt/dagster_dbt_translator"}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert "Raw SQL" not in (node.description or ""), key
+        with warnings.catch_warnings():  # "arbitrary metadata values" is what we look for
+            warnings.simplefilter("ignore", DeprecationWarning)
+            shown = normalize_metadata(node.metadata, allow_invalid=True)
+        unserializable = {k for k, v in shown.items() if "(unserializable)" in str(v.value)}
+        assert unserializable <= hidden_by_the_ui, (key, unserializable)
+    profile = graph.get(orch.assets.asset_key_of("customer_profile"))
+    assert profile.description.startswith("One row per non-deleted customer")
+    assert profile.metadata["raw_sql"].value.startswith("```sql\n")
+    candidate = graph.get(orch.assets.CANDIDATE_KEY).description
+    assert "(`.<name>.candidate.duckdb` next to `$CRM_WAREHOUSE_PATH`" in candidate
+
+
+def test_every_dbt_test_check_is_described_and_singular_tests_are_checks(orch):
+    graph = orch.defs.resolve_asset_graph()
+    specs = {
+        (k.asset_key.path[-1], k.name): graph.get_check_spec(k) for k in graph.asset_check_keys
+    }
+    assert all(spec.description for spec in specs.values()), [
+        k for k, spec in specs.items() if not spec.description
+    ]
+    assert specs[("customer_profile", "unique_customer_profile_customer_id")].description == (
+        "`customer_id` is unique: no value appears twice."
+    )
+    assert specs[("customer_tags", "not_null_customer_tags_tag_value")].description == (
+        "`tag_value` is never null."
+    )
+    assert specs[
+        ("customer_tags", "relationships_customer_tags_customer_id__customer_id__ref_customer_profile_")
+    ].description == "Every `customer_id` exists in `customer_profile.customer_id`."
+    assert specs[("contact_tags", "unique_combination_contact_tags_contact_id__tag_code")].description == (
+        "Each combination of `contact_id`, `tag_code` appears at most once."
+    )
+    # singular tests (tests/dbt/*.sql) are checks on the asset they test, described by their
+    # leading comment
+    singular = {
+        ("customer_tags", "assert_customer_tags_values_in_catalog"),
+        ("customer_tags", "assert_single_valued_tags_have_one_value"),
+        ("reconciliation", "assert_reconciliation_balanced"),
+    }
+    assert singular <= set(specs)
+    assert specs[("customer_tags", "assert_customer_tags_values_in_catalog")].description == (
+        "Values outside the catalog's codes never appear in marts.customer_tags."
+    )
+
+
+# --- a first start on an existing warehouse: its state is recorded, freshness is true ----------
+
+TODAY = dt.date(2025, 6, 30)
+WEEKLY_RUN = dt.date(2025, 6, 27)
+MONTHLY_RUN = dt.date(2025, 5, 21)  # 40 days old: stale for a monthly tag
+
+
+def make_published_warehouse(orch: SimpleNamespace, path: Path, empty: set[str] = frozenset(),
+                             dates: dict[str, dt.date] | None = None) -> None:
+    """A hand-made published warehouse: every tag table (daily tags as of TODAY, weekly ones as
+    of WEEKLY_RUN, monthly ones as of MONTHLY_RUN, `empty` ones without rows), the customers
+    and contacts, the marts' customer_profile, the monthly-only LTV summary and the audit."""
+    import duckdb
+
+    graph, cadences = orch.assets.GRAPH, orch.CADENCES
+    run_date = {"daily": TODAY, "weekly": WEEKLY_RUN, "monthly": MONTHLY_RUN}
+
+    def table(name: str) -> str:
+        node = graph.nodes[name]
+        return f'"{node["schema"]}"."{node.get("alias") or name}"'
+
+    with duckdb.connect(str(path)) as con:
+        for schema in {n["schema"] for n in graph.nodes.values()} | {"audit"}:
+            con.execute(f'create schema if not exists "{schema}"')
+        con.execute(f"create table {table('dim_customers')} as select * from (values "
+                    "('c1', false), ('c2', false), ('c3', false), ('c4', true), ('c5', false)) "
+                    "as t(customer_id, is_deleted)")
+        con.execute(f"create table {table('dim_contacts')} as select * from (values "
+                    "('k1', 'c1'), ('k2', 'c2')) as t(contact_id, customer_id)")
+        con.execute(f"create table {table('dim_product_categories')} as select * from (values "
+                    "('electronics', '电子产品', 'Electronics', 1), ('books', '图书', 'Books', 2)) "
+                    "as t(category_code, label_zh, label_en, sort_order)")
+        con.execute(f"create table {table('customer_profile')} as select 'c1' as customer_id")
+        con.execute(f"create table {table('int_customers_ltv_summary')} as select 'c1' as customer_id")
+        con.execute(f"create table {table('reconciliation')} as select date '{TODAY}' as as_of_date")
+        con.execute("create table audit.published_run as select 'run-1' as run_id, "
+                    f"date '{TODAY}' as as_of_date, timestamp '{TODAY} 03:00:00' as published_at")
+        for model in sorted(graph.tag_models):
+            tag = cadences.tag_of_model(model)
+            as_of = (dates or {}).get(model, run_date[tag.cadence])
+            if model == "tag_purchase_frequency":
+                as_of = TODAY  # daily (and refreshed by the weekly job too)
+            first = tag.values[0].code if tag.values else "x"
+            rows = [] if model in empty else [("c1", first), ("c2", first), ("c4", first)]
+            if model == "tag_customer_grade" and model not in empty:
+                rows = [("c1", "vip"), ("c2", "vip"), ("c3", "potential"), ("c4", "vip")]
+            con.execute(f"create table {table(model)} (contact_id varchar, customer_id varchar, "
+                        "tag_code varchar, tag_value varchar, evidence varchar, as_of_date date)")
+            for customer, value in rows:
+                contact = {"c1": "k1", "c2": "k2"}.get(customer)
+                con.execute(f"insert into {table(model)} values (?, ?, ?, ?, 'test', ?)",
+                            [contact, customer, tag.code, value, as_of])
+
+
+class StateSensor:
+    """Ticks of warehouse_state_sensor on a temp instance, applied as the daemon applies them."""
+
+    def __init__(self, orch: SimpleNamespace, root: Path):
+        from dagster import DagsterInstance
+
+        from orchestration.resources import Warehouse
+
+        self.orch = orch
+        self.published = root / "published.duckdb"
+        (root / "home").mkdir()
+        self.instance = DagsterInstance.local_temp(str(root / "home"))
+        self.defs = orch.build_definitions(
+            warehouse=Warehouse(
+                raw_dir=str(root / "raw"),
+                published_path=str(self.published),
+                candidate_path=str(root / "candidate.duckdb"),
+            )
+        )
+        self.cursor: str | None = None
+
+    def tick(self) -> Any:
+        from dagster import build_sensor_context
+
+        sensor = self.defs.resolve_sensor_def("warehouse_state_sensor")
+        context = build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            repository_def=self.defs.get_repository_def(),
+            resources={"warehouse": self.defs.resources["warehouse"]},
+        )
+        data = sensor.evaluate_tick(context)
+        for event in data.asset_events:
+            self.instance.report_runless_asset_event(event)
+        self.cursor = data.cursor
+        return data
+
+    def latest(self, model: str) -> Any:
+        key = self.orch.assets.asset_key_of(model)
+        return self.instance.get_latest_materialization_event(key)
+
+
+@pytest.fixture
+def state_sensor(orch, tmp_path, monkeypatch):
+    from orchestration import resources
+
+    monkeypatch.setattr(resources, "today", lambda: TODAY)
+    sensor = StateSensor(orch, tmp_path)
+    yield sensor
+    sensor.instance.dispose()
+
+
+def materializations(data: Any) -> dict[str, Any]:
+    from dagster import AssetMaterialization
+
+    return {
+        "/".join(e.asset_key.path): e for e in data.asset_events
+        if isinstance(e, AssetMaterialization)
+    }
+
+
+def check_evaluations(data: Any) -> dict[str, Any]:
+    from dagster import AssetCheckEvaluation
+
+    return {
+        e.asset_key.path[-1]: e for e in data.asset_events if isinstance(e, AssetCheckEvaluation)
+    }
+
+
+def test_a_first_start_records_what_the_published_warehouse_holds(orch, state_sensor):
+    make_published_warehouse(orch, state_sensor.published, empty={"tag_complaint_risk"})
+    first = materializations(state_sensor.tick())
+    graph = orch.assets.GRAPH
+    expected = {
+        **{f"tags/{m}": orch.CADENCES.tag_of_model(m).cadence for m in graph.tag_models},
+        "core/dim_customers": "today", "core/dim_contacts": "today",
+        "core/dim_product_categories": "today",
+        "marts/customer_profile": "today", "audit/reconciliation": "today",
+        "intermediate/int_customers_ltv_summary": "monthly", "publish/warehouse": "today",
+        "tags/tag_purchase_frequency": "today",
+    }
+    dates = {"today": TODAY, "daily": TODAY, "weekly": WEEKLY_RUN, "monthly": MONTHLY_RUN}
+    assert {k: e.partition for k, e in first.items()} == {
+        k: dates[v].isoformat() for k, v in expected.items()
+    }
+    # an empty tag table takes the date of its cadence's other tags (built by the same job)
+    complaint = first["tags/tag_complaint_risk"].metadata
+    assert "is empty: the date of the other weekly tags" in complaint["run_date_from"].value
+    assert complaint["dagster/row_count"].value == 0
+    # a model only the monthly tags read was built by the last monthly run
+    assert "monthly" in first["intermediate/int_customers_ltv_summary"].metadata[
+        "run_date_from"].value
+    grade = first["tags/tag_customer_grade"].metadata
+    assert grade["recorded_from"].value.startswith("read from the published warehouse")
+    assert grade["warehouse_run_id"].value == "run-1"
+    # rows of the table; shares of the 4 non-deleted customers (c4 is deleted)
+    assert grade["dagster/row_count"].value == 4
+    assert (grade["customers"].value, grade["customers_tagged"].value) == (4, 3)
+    assert [
+        (r.data["value"], r.data["label_zh"], r.data["holders"], r.data["share"])
+        for r in grade["value_shares"].value.records
+    ] == [
+        ("vip", "VIP客户", 2, 0.5), ("important", "重要客户", 0, 0.0),
+        ("ordinary", "普通客户", 0, 0.0), ("potential", "潜在客户", 1, 0.25),
+    ]
+    assert grade["share vip"].value == 0.5
+    # a category tag's values: the categories present in the product data, then those listed
+    preference = first["tags/tag_product_preference"].metadata["value_shares"].value.records
+    assert [(r.data["value"], r.data["label_zh"], r.data["share"]) for r in preference] == [
+        ("electronics", "电子产品", 0.0), ("books", "图书", 0.0), ("mixed", "多品类", 0.5),
+    ]
+    role = first["tags/tag_decision_role"].metadata  # contact level: shares of the contacts
+    assert (role["contacts"].value, role["contacts_tagged"].value) == (2, 2)
+
+
+def test_freshness_is_evaluated_on_the_recorded_state_at_the_next_tick(orch, state_sensor):
+    make_published_warehouse(orch, state_sensor.published)
+    first = state_sensor.tick()
+    assert check_evaluations(first) == {}  # recorded in this tick: evaluated at the next one
+    second = check_evaluations(state_sensor.tick())
+    assert set(second) == orch.assets.GRAPH.tag_models
+    stale = {m for m, e in second.items() if not e.passed}
+    monthly = {m for m in orch.CADENCES.graph.tag_models
+               if orch.CADENCES.tag_of_model(m).cadence == "monthly"}
+    assert stale == monthly  # 40 days old; the weekly tags (3 days) and daily ones are fresh
+    recency = second["tag_recency"]
+    assert recency.description == f"fresh: built as of {TODAY}"
+    # aimed at the recorded materialisation, so the UI shows it as the latest result
+    assert recency.target_materialization_data.storage_id == state_sensor.instance.get_asset_records(
+        [orch.assets.asset_key_of("tag_recency")]
+    )[0].asset_entry.last_materialization_record.storage_id
+    third = state_sensor.tick()
+    assert third.asset_events == []  # nothing new: nothing recorded or evaluated again
+
+
+def test_a_newer_dagster_record_is_never_overwritten(orch, state_sensor):
+    from dagster import AssetMaterialization
+
+    make_published_warehouse(orch, state_sensor.published)
+    recency = orch.assets.asset_key_of("tag_recency")
+    state_sensor.instance.report_runless_asset_event(
+        AssetMaterialization(recency, partition="2025-07-01")
+    )
+    first = materializations(state_sensor.tick())
+    assert "tags/tag_recency" not in first and "tags/tag_industry" in first
+    assert state_sensor.latest("tag_recency").dagster_event.partition == "2025-07-01"
+    # a rebuilt warehouse file is read again: only what it holds newer than the records
+    state_sensor.published.unlink()
+    make_published_warehouse(orch, state_sensor.published,
+                             dates={"tag_customer_grade": dt.date(2025, 6, 29)})
+    again = materializations(state_sensor.tick())
+    assert {k: e.partition for k, e in again.items()} == {"tags/tag_customer_grade": "2025-06-29"}
+
+
+def test_a_run_date_that_is_no_partition_is_not_recorded(orch, state_sensor):
+    make_published_warehouse(orch, state_sensor.published,
+                             dates={"tag_manual": dt.date(2023, 12, 31)})
+    first = materializations(state_sensor.tick())
+    assert "tags/tag_manual" not in first and "tags/tag_industry" in first
+    assert state_sensor.latest("tag_manual") is None
+
+
+def test_no_warehouse_records_nothing(orch, state_sensor):
+    data = state_sensor.tick()
+    assert materializations(data) == {}
+    # the checks say "never built" (nothing holds the tags)
+    assert {e.passed for e in check_evaluations(data).values()} == {False}
 
 
 # --- schedules follow the catalog -------------------------------------------------------------
@@ -591,33 +942,68 @@ def test_a_failing_blocking_check_stops_publishing(orch, runs):
 
 
 @pytest.mark.slow
-def test_a_stale_tag_fails_its_freshness_check_and_the_sensor_reruns_it(orch, runs, monkeypatch):
+def test_a_tag_materialisation_records_its_rows_and_value_shares(orch, runs):
+    """Read from the candidate once dbt has built it: a1 (bought monthly for a year) and a2
+    (first purchase on the run date) are both customers."""
+    [lifecycle] = [
+        e.event_specific_data.materialization
+        for e in runs.daily.get_asset_materialization_events()
+        if tuple(e.asset_key.path) == ("tags", "tag_lifecycle_stage")
+    ]
+    metadata = lifecycle.metadata
+    assert metadata["dagster/row_count"].value == 2
+    assert metadata["as_of_date"].value == AS_OF
+    assert (metadata["customers"].value, metadata["customers_tagged"].value) == (2, 2)
+    shares = {r.data["value"]: (r.data["holders"], r.data["share"])
+              for r in metadata["value_shares"].value.records}
+    assert shares == {"prospect": (0, 0.0), "new": (1, 0.5), "active": (1, 0.5),
+                      "at_risk": (0, 0.0), "churned": (0, 0.0)}
+    assert metadata["share new"].value == 0.5
+    # the events still reach Dagster in dbt's order: each tag's checks after its materialisation
+    keys = [tuple(e.asset_key.path) for e in runs.daily.get_asset_materialization_events()]
+    assert keys.index(("tags", "tag_lifecycle_stage")) < keys.index(("marts", "customer_tags"))
+
+
+@pytest.mark.slow
+def test_a_warehouse_built_outside_dagster_is_recorded_and_stale_tags_turn_red(
+    orch, runs, monkeypatch
+):
+    """The published warehouse of `runs`: weekly and monthly tags built by plain dbt (as `make
+    demo` does) on BOOTSTRAP_DATE, daily tags by the Dagster daily run on AS_OF."""
     from dagster import build_sensor_context
 
     from orchestration import freshness, resources
 
-    recency = orch.assets.asset_key_of("tag_recency")  # daily, built 2025-06-30
-    grade = orch.assets.asset_key_of("tag_customer_grade")  # weekly, never built by Dagster
+    recency = orch.assets.asset_key_of("tag_recency")  # daily, built by Dagster 2025-06-30
+    grade = orch.assets.asset_key_of("tag_customer_grade")  # weekly, built by plain dbt
     monkeypatch.setattr(resources, "today", lambda: dt.date(2025, 7, 1))
     assert freshness.evaluate(runs.instance, recency, "daily")[0] is True
     monkeypatch.setattr(resources, "today", lambda: dt.date(2025, 7, 2))
     passed, metadata = freshness.evaluate(runs.instance, recency, "daily")
     assert passed is False and metadata["age_days"] == 2
-    assert freshness.evaluate(runs.instance, grade, "weekly") == (
-        False,
-        {
-            "cadence": "weekly",
-            "allowed_age_days": 7,
-            "today": "2025-07-02",
-            "as_of_date": "never built",
-        },
-    )
+    assert freshness.evaluate(runs.instance, grade, "weekly")[1]["as_of_date"] == "never built"
 
-    sensor = orch.defs.get_sensor_def("tag_freshness_sensor")
-    context = build_sensor_context(
-        instance=runs.instance, repository_def=orch.defs.get_repository_def()
-    )
-    data = sensor.evaluate_tick(context)
-    [request] = data.run_requests
-    requested = {k.asset_key for k in request.asset_check_keys}
-    assert {recency, grade} <= requested  # passed at the daily run but stale now; never checked
+    defs = orch.build_definitions(warehouse=runs.warehouse, gate=runs.passing)
+    sensor = defs.resolve_sensor_def("warehouse_state_sensor")
+
+    def tick(cursor: str | None) -> Any:
+        data = sensor.evaluate_tick(build_sensor_context(
+            instance=runs.instance, cursor=cursor, repository_def=defs.get_repository_def(),
+            resources={"warehouse": defs.resources["warehouse"]},
+        ))
+        for event in data.asset_events:
+            runs.instance.report_runless_asset_event(event)
+        return data
+
+    first = tick(None)
+    recorded = {e.asset_key.path[-1]: e.partition for e in materializations(first).values()}
+    # the tags Dagster did not build, at their run date; what Dagster built is left alone
+    assert recorded["tag_customer_grade"] == BOOTSTRAP_DATE
+    assert "tag_recency" not in recorded and "customer_profile" not in recorded
+    # a model only the monthly tags read: the date of the monthly tags' tables
+    assert recorded["int_customers_ltv_summary"] == recorded["tag_ltv"] == BOOTSTRAP_DATE
+    # recency passed at the run; stale now: re-evaluated without a run
+    assert check_evaluations(first)["tag_recency"].passed is False
+    second = check_evaluations(tick(first.cursor))
+    assert second["tag_customer_grade"].passed is True  # built 2025-06-29, weekly
+    assert second["tag_customer_grade"].metadata["age_days"].value == 3

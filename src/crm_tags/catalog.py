@@ -1,6 +1,9 @@
 """The tag catalog (var `tag_catalog` in dbt_project.yml) and the dbt graph: which models each
 cadence runs.
 
+`read_catalog()` is the one reader of the catalog in Python: every other module takes each tag's
+entry from it as a `CatalogTag` (every field of the entry, and its values with their labels).
+
 The cadence of a tag is its catalog entry's `refresh_frequency`; its model is `tag_<code>`
 (macros/tag_catalog.sql derives the same). Nothing here lists tags by hand: a catalog entry with
 `weekly` and a `tag_<code>` model is picked up by the weekly job at the next load.
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -37,20 +40,49 @@ AUDIT_FQN = ("audit",)
 TAG_MODEL_PREFIX = "tag_"
 
 
+class CatalogValue(NamedTuple):
+    """A listed value of a tag with its display labels (unpacks as code, label_zh, label_en)."""
+
+    code: str
+    label_zh: str
+    label_en: str
+
+
+# values_from: the values are the categories present in the product data (plus those listed)
+PRODUCT_CATEGORIES = "product_categories"
+
+
 @dataclass(frozen=True)
 class CatalogTag:
+    """A tag's catalog entry: what it means, how it is computed, who owns it, its values."""
+
     code: str
     dimension: str
-    level: str
-    cadence: str
-    # listed values: (code, label_zh, label_en) in display order
-    values: tuple[tuple[str, str, str], ...] = ()
+    level: str  # tag_level: account or contact
+    cadence: str  # refresh_frequency: daily, weekly or monthly
+    # listed values in display order
+    values: tuple[CatalogValue, ...] = ()
     # "product_categories": the values are the categories present in the product data
     values_from: str | None = None
+    is_multi_valued: bool = False
+    label_zh: str = ""
+    label_en: str = ""
+    definition: str = ""
+    rule: str = ""
+    authoritative_source: str = ""
+    source_tables: tuple[str, ...] = ()
+    owner: str = ""
 
     @property
     def model(self) -> str:
         return TAG_MODEL_PREFIX + self.code
+
+    @property
+    def values_are_product_categories(self) -> bool:
+        return self.values_from == PRODUCT_CATEGORIES
+
+
+_TEXT_FIELDS = ("label_zh", "label_en", "definition", "rule", "authoritative_source", "owner")
 
 
 def read_catalog(path: Path = DBT_PROJECT_YML) -> dict[str, CatalogTag]:
@@ -74,10 +106,13 @@ def read_catalog(path: Path = DBT_PROJECT_YML) -> dict[str, CatalogTag]:
             level=str(entry["tag_level"]).strip(),
             cadence=cadence,
             values=tuple(
-                (str(value), str(labels[0]), str(labels[1]))
+                CatalogValue(str(value), str(labels[0]), str(labels[1]))
                 for value, labels in (entry.get("values") or {}).items()
             ),
             values_from=entry.get("values_from"),
+            is_multi_valued=bool(entry.get("is_multi_valued")),
+            source_tables=tuple(str(t) for t in entry.get("source_tables") or ()),
+            **{name: str(entry.get(name) or "").strip() for name in _TEXT_FIELDS},
         )
     return tags
 

@@ -26,9 +26,12 @@ concurrency:
     granularity: run
     default_limit: 1
   runs:
-    # freshness-check runs touch no warehouse and may overlap a build
+    # runs that touch no warehouse (observing the landing zone) may overlap a build
     max_concurrent_runs: 4
 telemetry:
+  enabled: false
+# no "join the community" dialog on a project-local instance
+nux:
   enabled: false
 """
 
