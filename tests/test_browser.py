@@ -248,7 +248,7 @@ def dagster_ui(tmp_path_factory) -> Iterator:
     from types import SimpleNamespace
 
     from crm_tags.generate import generate_landing_zone
-    from crm_tags.quality.gate import build_and_publish
+    from crm_tags.quality.publish import build_and_publish
 
     root = tmp_path_factory.mktemp("dagster_ui")
     today = dt.date.today()  # what `make demo` builds for

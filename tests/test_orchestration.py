@@ -280,21 +280,21 @@ def test_every_dbt_test_check_is_described_and_singular_tests_are_checks(orch):
         "`tag_value` is never null."
     )
     assert specs[
-        ("customer_tags", "relationships_customer_tags_customer_id__customer_id__ref_customer_profile_")
-    ].description == "Every `customer_id` exists in `customer_profile.customer_id`."
+        ("tag_value_definitions",
+         "relationships_tag_value_definitions_tag_code__tag_code__ref_tag_definitions_")
+    ].description == "Every `tag_code` exists in `tag_definitions.tag_code`."
     assert specs[("contact_tags", "unique_combination_contact_tags_contact_id__tag_code")].description == (
         "Each combination of `contact_id`, `tag_code` appears at most once."
     )
     # singular tests (tests/dbt/*.sql) are checks on the asset they test, described by their
     # leading comment
     singular = {
-        ("customer_tags", "assert_customer_tags_values_in_catalog"),
+        ("customer_tags", "assert_tag_rows_carry_evidence"),
         ("customer_tags", "assert_single_valued_tags_have_one_value"),
-        ("reconciliation", "assert_reconciliation_balanced"),
     }
     assert singular <= set(specs)
-    assert specs[("customer_tags", "assert_customer_tags_values_in_catalog")].description == (
-        "Values outside the catalog's codes never appear in marts.customer_tags."
+    assert specs[("customer_tags", "assert_tag_rows_carry_evidence")].description.startswith(
+        "Every tag row in the marts carries its evidence"
     )
 
 
