@@ -58,6 +58,8 @@ _LOG_BOUND = 20.0
 _CONVERGED_GRADIENT = 1e-5
 # Near a == 1 the closed form of E[Y(t)] is 0/0; it is evaluated at 1 +/- this and averaged.
 _A_NEAR_ONE = 1e-4
+# Step in log-parameter space of the central differences that give the observed information.
+_HESSIAN_STEP = 1e-4
 
 
 class LtvFitError(ValueError):
@@ -347,7 +349,23 @@ def _bgnbd_neg_mean_ll_and_grad(log_params, d: _BgNbdData):
     return -ll / W, -grad / W
 
 
-def _minimise(fun, x0s, names, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+@dataclass(frozen=True)
+class _Optimum:
+    """The best L-BFGS-B optimum over the start values, in log-parameter space."""
+
+    log_params: np.ndarray
+    objective: float  # minimised mean objective (per customer)
+    at_bound: tuple[str, ...]
+    interior_gradient: float  # largest |gradient| of a log-parameter not at a bound
+    iterations: int
+    message: str
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.interior_gradient < _CONVERGED_GRADIENT)
+
+
+def _minimise(fun, x0s, names) -> _Optimum:
     """L-BFGS-B from each start in log-parameter space; the best optimum and its bound hits."""
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(names)
     best = None
@@ -363,14 +381,40 @@ def _minimise(fun, x0s, names, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
         raise LtvFitError("the likelihood could not be evaluated at any start value")
     bound_hit = np.abs(best.x) >= _LOG_BOUND - 1e-3
     at_bound = tuple(n for n, hit in zip(names, bound_hit, strict=True) if hit)
-    interior_gradient = np.abs(np.where(bound_hit, 0.0, best.jac)).max()
-    if not interior_gradient < _CONVERGED_GRADIENT:
+    interior_gradient = float(np.abs(np.where(bound_hit, 0.0, best.jac)).max())
+    return _Optimum(best.x, float(best.fun), at_bound, interior_gradient, int(best.nit),
+                    str(best.message))
+
+
+def _require_convergence(optimum: _Optimum, what: str) -> None:
+    if not optimum.converged:
         raise LtvFitError(
             f"the {what} likelihood has no stable maximum (the optimiser stopped with gradient "
-            f"{interior_gradient:.2g} per customer: {best.message}); the data are too few or too "
-            "uniform to identify the model"
+            f"{optimum.interior_gradient:.2g} per customer: {optimum.message}); the data are too "
+            "few or too uniform to identify the model"
         )
-    return best.x, at_bound
+
+
+def _log_standard_errors(fun, log_params: np.ndarray, weight: float) -> np.ndarray:
+    """Standard errors of the log-parameters from the observed information (the Hessian of the
+    total negative log-likelihood, by central differences of the analytic gradient); inf where
+    the information is not positive definite (a direction the data do not pin down)."""
+    k = log_params.size
+    hessian = np.empty((k, k))
+    for j in range(k):
+        step = np.zeros(k)
+        step[j] = _HESSIAN_STEP
+        with np.errstate(all="ignore"):
+            hessian[:, j] = (fun(log_params + step)[1] - fun(log_params - step)[1]) / (
+                2 * _HESSIAN_STEP)
+    hessian = 0.5 * (hessian + hessian.T) * weight
+    if not np.isfinite(hessian).all():
+        return np.full(k, math.inf)
+    eigenvalues, eigenvectors = np.linalg.eigh(hessian)
+    if eigenvalues.min() <= 0:
+        return np.full(k, math.inf)
+    covariance = (eigenvectors / eigenvalues) @ eigenvectors.T
+    return np.sqrt(np.diag(covariance))
 
 
 def _check_bgnbd_input(s: RfmSummary) -> None:
@@ -398,35 +442,98 @@ def _check_bgnbd_input(s: RfmSummary) -> None:
         )
 
 
-def fit_bgnbd(summary: Any) -> BgNbdParams:
-    """Maximum-likelihood BG/NBD on a summary with frequency, recency, T (any one time unit)."""
-    s = summary_arrays(summary, require_monetary=False)
-    _check_bgnbd_input(s)
+@dataclass(frozen=True)
+class _Prior:
+    """Independent normal priors on the log-parameters of the rescaled data (the regularised
+    fit): log theta_k ~ N(centre_k, sd^2)."""
+
+    centre: np.ndarray
+    sd: float
+
+    def penalty_and_grad(self, log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        """-log prior density (up to a constant) and its gradient."""
+        z = (log_params - self.centre) / self.sd
+        return 0.5 * float(z @ z), z / self.sd
+
+    def log_density(self, log_params: np.ndarray) -> float:
+        z = (log_params - self.centre) / self.sd
+        return float(-0.5 * z @ z - z.size * math.log(self.sd * math.sqrt(2 * math.pi)))
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    """One optimisation of a submodel: its parameters (in data units), the optimum, and the
+    objectives (mean per customer, in log-parameter space of the rescaled data) that the
+    standard errors are taken from."""
+
+    params: Any  # BgNbdParams | GammaGammaParams
+    optimum: _Optimum
+    likelihood: Any  # log_params -> (-mean log-likelihood, gradient)
+    objective: Any  # what was minimised: the likelihood, plus the prior if any
+    weight: float  # customers the mean is taken over
+    prior: _Prior | None
+
+    def log_standard_errors(self, of_posterior: bool = False) -> np.ndarray:
+        fun = self.objective if of_posterior else self.likelihood
+        return _log_standard_errors(fun, self.optimum.log_params, self.weight)
+
+
+def _penalised(likelihood, prior: _Prior | None, weight: float):
+    if prior is None:
+        return likelihood
+
+    def objective(log_params):
+        value, grad = likelihood(log_params)
+        penalty, penalty_grad = prior.penalty_and_grad(log_params)
+        return value + penalty / weight, grad + penalty_grad / weight
+
+    return objective
+
+
+_BGNBD_NAMES = ("r", "alpha", "a", "b")
+_GAMMA_GAMMA_NAMES = ("p", "q", "gamma")
+
+
+def _estimate_bgnbd(s: RfmSummary, prior: _Prior | None = None) -> _Estimate:
+    """BG/NBD by maximum likelihood (prior None) or maximum a posteriori; needs some T > 0."""
     n = len(s)
     scale = float(s.T.mean())
     data = _BgNbdData.of(s.frequency, s.recency / scale, s.T / scale)
 
-    def fun(log_params):
+    def likelihood(log_params):
         return _bgnbd_neg_mean_ll_and_grad(log_params, data)
 
+    objective = _penalised(likelihood, prior, data.w_total)
     starts = [np.zeros(4), np.log([0.5, 2.0, 0.5, 2.0])]
-    log_params, at_bound = _minimise(
-        fun, starts, ("r", "alpha", "a", "b"),
-        f"BG/NBD ({n} customers, {int((s.frequency > 0).sum())} repeat buyers)",
-    )
-    r, alpha, a, b = (float(v) for v in np.exp(log_params))
+    if prior is not None:
+        starts.insert(0, prior.centre)
+    optimum = _minimise(objective, starts, _BGNBD_NAMES)
+    r, alpha, a, b = (float(v) for v in np.exp(optimum.log_params))
     alpha *= scale
-    if at_bound:
-        warnings.warn(
-            f"BG/NBD fit ran to the bound of {', '.join(at_bound)}: the data sit at a limit of "
-            "the model (e.g. no visible dropout or no rate heterogeneity)",
-            RuntimeWarning,
-            stacklevel=2,
-        )
     ll = bgnbd_log_likelihood((r, alpha, a, b), s.frequency, s.recency, s.T)
     if not all(math.isfinite(v) for v in (r, alpha, a, b, ll)):
         raise LtvFitError(f"BG/NBD fit is not finite: r={r}, alpha={alpha}, a={a}, b={b}")
-    return BgNbdParams(r, alpha, a, b, ll, n, at_bound)
+    return _Estimate(BgNbdParams(r, alpha, a, b, ll, n, optimum.at_bound), optimum, likelihood,
+                     objective, data.w_total, prior)
+
+
+def fit_bgnbd(summary: Any) -> BgNbdParams:
+    """Maximum-likelihood BG/NBD on a summary with frequency, recency, T (any one time unit)."""
+    s = summary_arrays(summary, require_monetary=False)
+    _check_bgnbd_input(s)
+    estimate = _estimate_bgnbd(s)
+    _require_convergence(
+        estimate.optimum,
+        f"BG/NBD ({len(s)} customers, {int((s.frequency > 0).sum())} repeat buyers)",
+    )
+    if estimate.optimum.at_bound:
+        warnings.warn(
+            f"BG/NBD fit ran to the bound of {', '.join(estimate.optimum.at_bound)}: the data sit "
+            "at a limit of the model (e.g. no visible dropout or no rate heterogeneity)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return estimate.params
 
 
 def bgnbd_probability_alive(params: BgNbdParams, frequency, recency, T) -> np.ndarray:
@@ -461,6 +568,8 @@ def _conditional_purchases_quad(r, alpha, a, b, x, T, t) -> float:
     def integrand(p: float) -> float:
         if p <= 0.0:
             return 0.0 if a >= 1.0 else math.inf
+        if p >= 1.0:  # a node rounded onto the end point (a, b at their bounds): measure zero
+            return 0.0
         gain = -math.expm1(-(r + x) * math.log1p(p * scale)) / p
         return gain * math.exp(log_norm + (a - 1.0) * math.log(p) + (b + x - 1.0) * math.log1p(-p))
 
@@ -578,34 +687,47 @@ def _check_gamma_gamma_input(s: RfmSummary) -> np.ndarray:
     return used
 
 
+def _estimate_gamma_gamma(x: np.ndarray, m: np.ndarray, scale: float,
+                         prior: _Prior | None = None) -> _Estimate:
+    """Gamma-Gamma on repeat buyers' (x > 0, m > 0) by maximum likelihood (prior None) or maximum
+    a posteriori, on spend divided by `scale`; with a prior, `x` may be empty (the prior mode)."""
+    data = _GammaGammaData.of(x, m / scale) if x.size else None
+    weight = data.w_total if data is not None else 1.0
+
+    def likelihood(log_params):
+        if data is None:
+            return 0.0, np.zeros(3)
+        return _gg_neg_mean_ll_and_grad(log_params, data)
+
+    objective = _penalised(likelihood, prior, weight)
+    starts = [np.log([1.0, 2.0, 1.0]), np.log([5.0, 5.0, 4.0])]
+    if prior is not None:
+        starts.insert(0, prior.centre)
+    optimum = _minimise(objective, starts, _GAMMA_GAMMA_NAMES)
+    p, q, gamma = (float(v) for v in np.exp(optimum.log_params))
+    gamma *= scale
+    ll = gamma_gamma_log_likelihood((p, q, gamma), x, m)
+    if not all(math.isfinite(v) for v in (p, q, gamma, ll)):
+        raise LtvFitError(f"Gamma-Gamma fit is not finite: p={p}, q={q}, gamma={gamma}")
+    return _Estimate(GammaGammaParams(p, q, gamma, ll, int(x.size), optimum.at_bound), optimum,
+                     likelihood, objective, weight, prior)
+
+
 def fit_gamma_gamma(summary: Any) -> GammaGammaParams:
     """Maximum-likelihood Gamma-Gamma on the repeat buyers (frequency > 0, monetary_value > 0)."""
     s = summary_arrays(summary, require_monetary=True)
     used = _check_gamma_gamma_input(s)
     x, m = s.frequency[used], s.monetary_value[used]
-    scale = float(m.mean())
-    data = _GammaGammaData.of(x, m / scale)
-
-    def fun(log_params):
-        return _gg_neg_mean_ll_and_grad(log_params, data)
-
-    starts = [np.log([1.0, 2.0, 1.0]), np.log([5.0, 5.0, 4.0])]
-    log_params, at_bound = _minimise(
-        fun, starts, ("p", "q", "gamma"), f"Gamma-Gamma ({x.size} repeat buyers)"
-    )
-    p, q, gamma = (float(v) for v in np.exp(log_params))
-    gamma *= scale
-    if at_bound:
+    estimate = _estimate_gamma_gamma(x, m, float(m.mean()))
+    _require_convergence(estimate.optimum, f"Gamma-Gamma ({x.size} repeat buyers)")
+    if estimate.optimum.at_bound:
         warnings.warn(
-            f"Gamma-Gamma fit ran to the bound of {', '.join(at_bound)}: the spend data show "
-            "(almost) no heterogeneity",
+            f"Gamma-Gamma fit ran to the bound of {', '.join(estimate.optimum.at_bound)}: the "
+            "spend data show (almost) no heterogeneity",
             RuntimeWarning,
             stacklevel=2,
         )
-    ll = gamma_gamma_log_likelihood((p, q, gamma), x, m)
-    if not all(math.isfinite(v) for v in (p, q, gamma, ll)):
-        raise LtvFitError(f"Gamma-Gamma fit is not finite: p={p}, q={q}, gamma={gamma}")
-    return GammaGammaParams(p, q, gamma, ll, int(x.size), at_bound)
+    return estimate.params
 
 
 def gamma_gamma_expected_spend(params: GammaGammaParams, frequency, monetary_value,
