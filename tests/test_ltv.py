@@ -786,44 +786,95 @@ def test_tag_ltv_in_the_dbt_build(landing, tmp_path):
     assert tags.drop_columns(["as_of_date"]).equals(ltv.score_ltv(summary, 3 * 365, 100_000, 50_000))
 
 
-@pytest.mark.slow
-def test_tag_ltv_on_a_degenerate_warehouse(landing, tmp_path):
+def _deliver_shop(landing, customers, orders, as_of):
+    """Accounts for `customers`; one completed order of one line per (customer, day, net sales)
+    of `orders`, day = days before `as_of`."""
     import datetime as dt
     from decimal import Decimal
 
-    import duckdb
-
-    from crm_tags.build import DbtError, run_dbt
-
-    start = dt.datetime(2024, 1, 1, 10)
     landing.deliver("crm/accounts", [
-        {"account_id": f"a{i}", "customer_type": "B2B", "updated_at": start, "is_deleted": False}
-        for i in range(3)
+        {"account_id": c, "account_name": c, "customer_type": "B2C", "updated_at":
+         dt.datetime(2023, 1, 1), "is_deleted": False} for c in customers
     ])
     landing.deliver("orders/products", [
         {"product_id": "p1", "product_name": "x", "category": "电子产品",
          "list_price": Decimal("1.00"), "is_active": True}
     ])
-    stamps = [start, start + dt.timedelta(days=30)]  # one customer, two purchases
+    run_date = dt.datetime.fromisoformat(as_of)
+    stamps = [run_date - dt.timedelta(days=days) + dt.timedelta(hours=10)
+              for _, days, _ in orders]
     landing.deliver("orders/orders", [
-        {"order_id": f"o{j}", "account_id": "a0", "order_ts": t, "status": "paid",
-         "sales_channel": "online", "_ingested_at": t} for j, t in enumerate(stamps)
+        {"order_id": f"o{i:04d}", "account_id": c, "order_ts": t, "status": "completed",
+         "sales_channel": "online", "_ingested_at": t + dt.timedelta(hours=1)}
+        for i, ((c, _, _), t) in enumerate(zip(orders, stamps, strict=True))
     ])
     landing.deliver("orders/order_items", [
-        {"order_id": f"o{j}", "line_no": 1, "product_id": "p1", "quantity": 1,
-         "unit_price": Decimal("10.00"), "discount_amount": Decimal("0.00"),
-         "unit_cost": Decimal("1.00")} for j in range(2)
+        {"order_id": f"o{i:04d}", "line_no": 1, "product_id": "p1", "quantity": 1,
+         "unit_price": Decimal(f"{v:.2f}"), "discount_amount": Decimal("0.00"),
+         "unit_cost": Decimal("0.00")}
+        for i, (_, _, v) in enumerate(orders)
     ])
+
+
+@pytest.mark.slow
+def test_small_shop_in_the_dbt_build(landing, tmp_path):
+    import duckdb
+
+    from crm_tags.build import run_dbt
+
+    as_of = "2024-06-30"
+    orders = []  # SMALL_SHOP as purchases: repeat days evenly up to the last one
+    for customer, frequency, recency, T, monetary, first in SMALL_SHOP:
+        orders.append((customer, T, first))
+        orders += [(customer, T - round(recency * k / frequency), monetary)
+                   for k in range(1, frequency + 1)]
+    customers = [row[0] for row in SMALL_SHOP]
+    _deliver_shop(landing, [*customers, "P01"], orders, as_of)  # P01 never purchased
+    warehouse = tmp_path / "wh.duckdb"
+    output = run_dbt(["build", "--select", "+tag_ltv", "--indirect-selection", "cautious"],
+                     landing.root, warehouse, as_of, tmp_path / "dbt_target", quiet=True)
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        summary = con.sql("select * from intermediate.int_customers_ltv_summary "
+                          "order by customer_id").df()
+        tags = con.sql("select * from tags.tag_ltv").arrow().read_all()
+    expected = _summary_table(SMALL_SHOP).sort_values("customer_id").reset_index(drop=True)
+    for column in SUMMARY_TABLE_COLUMNS:
+        np.testing.assert_array_equal(summary[column].to_numpy(), expected[column].to_numpy())
+
+    # every purchasing customer has an ltv tag, the fit and its reason recorded, and one line
+    # in the build's log says it
+    assert tags.column_names == [*LTV_COLUMNS, "as_of_date"]
+    assert sorted(tags.column("customer_id").to_pylist()) == sorted(customers)
+    _assert_sane_tags(tags.to_pandas(), "regularised")
+    assert tags.drop_columns(["as_of_date"]).equals(ltv.score_ltv(summary, 3 * 365, 100_000,
+                                                                  50_000))
+    reason = tags.column("fit_reason")[0].as_py()
+    assert f"tag_ltv: fit_method = regularised (35 customers): {reason}" in output
+
+
+@pytest.mark.slow
+def test_tag_ltv_on_a_degenerate_warehouse(landing, tmp_path):
+    import duckdb
+
+    from crm_tags.build import DbtError, run_dbt
+
+    as_of = "2024-03-01"
+    # every purchase is on the run date: no time observed, so no prediction (not even regularised)
+    _deliver_shop(landing, ["a0", "a1", "a2"], [("a0", 0, 10.0), ("a0", 0, 5.0), ("a1", 0, 8.0)],
+                  as_of)
     warehouse = tmp_path / "wh.duckdb"
 
-    def build(mode: str) -> None:
-        run_dbt(["build", "--select", "+tag_ltv", "--indirect-selection", "cautious", "--vars",
-                 f'{{as_of_date: "2024-03-01", ltv_on_degenerate_fit: {mode}}}'],
-                landing.root, warehouse, None, tmp_path / "dbt_target", quiet=True)
+    def build(mode: str) -> str:
+        return run_dbt(["build", "--select", "+tag_ltv", "--indirect-selection", "cautious",
+                        "--vars", f'{{as_of_date: "{as_of}", ltv_on_degenerate_fit: {mode}}}'],
+                       landing.root, warehouse, None, tmp_path / "dbt_target", quiet=True)
 
-    with pytest.raises(DbtError, match="only one customer"):
+    with pytest.raises(DbtError, match="every first purchase is on the run date"):
         build("error")  # opt-in: the build fails and says why
-    build("no_tags")  # the default: no ltv tags this run, the same columns
+    output = build("no_tags")  # the default: no ltv tags this run, the same columns
+    assert "tag_ltv: WARNING: no ltv tags this run (on_degenerate_fit = no_tags): every first " \
+        "purchase is on the run date (T == 0 for all 2 customers)" in output
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.sql("select count(*) from tags.tag_ltv").fetchone() == (0,)
         columns = [row[0] for row in con.sql("describe tags.tag_ltv").fetchall()]
