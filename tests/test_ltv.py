@@ -209,6 +209,36 @@ def test_cli_ltv_fit_bad_input_exits_non_zero(tmp_path, capsys):
     assert "no repeat buyers" in err and "ltv-fit: error" in err
 
 
+def test_cli_ltv_fit_record_says_which_fit_and_why(tmp_path, capsys):
+    small = tmp_path / "small.csv"
+    _summary_table(SMALL_SHOP).rename(columns={"t": "T"}).to_csv(small, index=False)
+    assert cli_main(["ltv-fit", "--record", str(small)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["method"] == "regularised" and record["customers"] == 35
+    assert "mle_min_customers = 200" in record["reason"]
+    assert record["spend_scale"] == pytest.approx(  # first_purchase_value was read
+        sum(r[5] + r[1] * r[4] for r in SMALL_SHOP) / sum(r[1] + 1 for r in SMALL_SHOP))
+    # the thresholds are the seed's, or another CSV's
+    lax = tmp_path / "thresholds.csv"
+    lax.write_text("tag_code,parameter,value,meaning\nltv,mle_min_customers,2,x\n"
+                   "ltv,mle_min_repeat_buyers,2,x\nltv,mle_max_log_se,100,x\n"
+                   "ltv,prior_sd_log,1,x\n")
+    assert cli_main(["ltv-fit", "--record", "--thresholds", str(lax), str(small)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["gamma_gamma"]["method"] == "mle"  # the standard errors (9.1) are allowed now
+    today = tmp_path / "today.csv"
+    today.write_text("frequency,recency,T,monetary_value\n0,0,0,0\n0,0,0,0\n")
+    assert cli_main(["ltv-fit", "--record", str(today)]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["method"] == "none"
+    assert "no prediction possible: every first purchase is on the run date" in captured.err
+    if CDNOW_CSV.exists():
+        assert cli_main(["ltv-fit", "--record", str(CDNOW_CSV)]) == 0
+        record = json.loads(capsys.readouterr().out)
+        assert record["method"] == "mle"
+        assert round(record["bgnbd"]["params"]["r"], 3) == 0.243
+
+
 # --------------------------------------------------------------------------------------------
 # Simulated customers: parameter recovery and hold-out calibration
 # --------------------------------------------------------------------------------------------

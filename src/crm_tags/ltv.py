@@ -1,4 +1,4 @@
-"""Predicted customer lifetime value: BG/NBD (purchases) x Gamma-Gamma (spend), fitted by MLE.
+"""Predicted customer lifetime value: BG/NBD (purchases) x Gamma-Gamma (spend).
 
 The `ltv` tag is a prediction: a customer's expected net sales over the next `horizon` time units.
 
@@ -27,9 +27,24 @@ powers), analytic gradients, L-BFGS-B in log-parameter space on data rescaled to
 rescaling is undone exactly). Customers with identical summaries are collapsed into weighted
 rows first, so a warehouse in whole days with a million customers fits in seconds.
 
-Degenerate inputs (no customers, one customer, no repeat buyers, every T == 0, nulls or
-non-finite values, recency > T ...) raise `LtvFitError` with a message saying what is wrong;
-predictions are checked finite before they are returned, so a NaN never reaches a tag.
+Which fit (fit_ltv; docs/design.md, "The LTV model"): each submodel is fitted by maximum
+likelihood where that can be trusted - enough customers and repeat buyers, converged, no
+parameter at a bound, the observed information pinning every log-parameter down (standard
+error <= mle_max_log_se), and for Gamma-Gamma p + q > 1 - with the numbers in the `ltv` rows
+of seeds/tag_thresholds.csv (LtvFitPolicy). Otherwise it is fitted by maximum a posteriori:
+the same likelihood plus independent normal priors (sd prior_sd_log) on the log-parameters,
+centred scale-free on the shop's own mean T and mean net sales per purchase day, so a small
+shop or a first month of data still gets a finite prediction, and with plenty of data the
+prior fades and the fit approaches the MLE. A run's model is one LtvFit record: method, a
+reason sentence, parameters, log-likelihoods, convergence, standard errors and the MLE fits
+that were tried and rejected (LtvFit.as_dict(), JSON-ready). Only when the data give even the
+regularised fit nothing to stand on - every first purchase on the run date (no time observed),
+or no purchase day with positive net sales - is there no prediction: method "none", with the
+reason. fit_bgnbd, fit_gamma_gamma, fit_ltv_model and the `crm-tags ltv-fit` CLI are the plain
+MLE: degenerate inputs (no customers, one customer, no repeat buyers, every T == 0 ...) raise
+LtvFitError with a message saying what is wrong. Invalid input (nulls, non-finite values,
+recency > T, negative values) raises everywhere. Predictions are checked finite before they
+are returned, so a NaN never reaches a tag.
 """
 
 from __future__ import annotations
@@ -1389,8 +1404,9 @@ def holdout_evaluation(transactions: Any, calibration_end: Any, holdout_end: Any
 # --------------------------------------------------------------------------------------------
 
 
-def read_summary_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns frequency, recency, T, monetary_value of a CSV (other columns are ignored)."""
+def read_summary_csv(path: str | Path, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Columns frequency, recency, T, monetary_value of a CSV, and those of `optional` it has
+    (other columns are ignored)."""
     import csv
 
     path = Path(path)
@@ -1411,7 +1427,10 @@ def read_summary_csv(path: str | Path) -> dict[str, np.ndarray]:
                         f"{path}: missing column '{name}' (need {', '.join(SUMMARY_COLUMNS)})"
                     )
                 index[name] = (exact or loose)[0]
-            columns: dict[str, list[float]] = {name: [] for name in SUMMARY_COLUMNS}
+            for name in optional:
+                if name in lower:
+                    index[name] = lower.index(name)
+            columns: dict[str, list[float]] = {name: [] for name in index}
             for line_no, row in enumerate(reader, start=2):
                 if not row:
                     continue
@@ -1434,10 +1453,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="customer summary with columns frequency, recency, T, monetary_value "
              "(recency and T in one time unit; alpha comes out in that unit)",
     )
+    parser.add_argument(
+        "--record", action="store_true",
+        help="print the fit record the ltv tag would use (maximum likelihood where trusted, "
+             "else regularised; method, reason, parameters, log-likelihoods, convergence) "
+             "instead of the maximum-likelihood parameters; reads first_purchase_value too if "
+             "the CSV has it",
+    )
+    parser.add_argument(
+        "--thresholds", metavar="CSV", default=None,
+        help="with --record: the tag_thresholds CSV whose ltv rows decide when maximum "
+             "likelihood is trusted (default: the project's seeds/tag_thresholds.csv)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if getattr(args, "record", False):
+            summary = read_summary_csv(args.csv, optional=("first_purchase_value",))
+            fit = fit_ltv(summary, LtvFitPolicy.from_seed(args.thresholds),
+                          first_purchase_value=summary.get("first_purchase_value"))
+            print(json.dumps(fit.as_dict(), allow_nan=False))
+            if fit.method == METHOD_NONE:
+                print(f"crm-tags ltv-fit: error: no prediction possible: {fit.reason}",
+                      file=sys.stderr)
+                return 2
+            return 0
         model = fit_ltv_model(read_summary_csv(args.csv))
     except LtvFitError as exc:
         print(f"crm-tags ltv-fit: error: {exc}", file=sys.stderr)
