@@ -1,6 +1,7 @@
 """The LTV model (crm_tags.ltv): BG/NBD x Gamma-Gamma against the published CDNOW estimates,
 parameter recovery and hold-out calibration on simulated customers, degenerate inputs, the
-`crm-tags ltv-fit` CLI and score_ltv (the core of the tag_ltv dbt Python model)."""
+`crm-tags ltv-fit` CLI, score_ltv (the core of the tag_ltv dbt Python model), and which fit a
+run uses: maximum likelihood where trusted, else regularised (small shops, extreme cases)."""
 
 from __future__ import annotations
 

@@ -56,6 +56,7 @@ import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -494,9 +495,15 @@ class _Estimate:
     weight: float  # customers the mean is taken over
     prior: _Prior | None
 
-    def log_standard_errors(self, of_posterior: bool = False) -> np.ndarray:
-        fun = self.objective if of_posterior else self.likelihood
-        return _log_standard_errors(fun, self.optimum.log_params, self.weight)
+    @cached_property
+    def likelihood_standard_errors(self) -> np.ndarray:
+        """Of the log-parameters, from the likelihood alone (what trusts an MLE)."""
+        return _log_standard_errors(self.likelihood, self.optimum.log_params, self.weight)
+
+    @cached_property
+    def posterior_standard_errors(self) -> np.ndarray:
+        """Of the log-parameters, from what was minimised (likelihood and prior)."""
+        return _log_standard_errors(self.objective, self.optimum.log_params, self.weight)
 
 
 def _penalised(likelihood, prior: _Prior | None, weight: float):
@@ -946,7 +953,8 @@ def _submodel_fit(submodel: str, method: str, estimate: _Estimate, customers: in
     names = _BGNBD_NAMES if submodel == "bgnbd" else _GAMMA_GAMMA_NAMES
     optimum = estimate.optimum
     prior = estimate.prior
-    standard_errors = estimate.log_standard_errors(of_posterior=prior is not None)
+    standard_errors = (estimate.posterior_standard_errors if prior is not None
+                       else estimate.likelihood_standard_errors)
     return SubmodelFit(
         submodel, method, estimate.params, optimum.converged, optimum.interior_gradient,
         optimum.iterations, optimum.at_bound,
@@ -969,7 +977,7 @@ def _mle_distrust(estimate: _Estimate, names: tuple[str, ...], policy: LtvFitPol
     if isinstance(params, GammaGammaParams) and params.p + params.q <= 1:
         return (f"the maximum-likelihood p + q = {params.p + params.q:.3g} <= 1, so a customer "
                 "with one purchase day would have an infinite expected spend")
-    standard_errors = estimate.log_standard_errors()
+    standard_errors = estimate.likelihood_standard_errors
     if not np.isfinite(standard_errors).all():
         return ("the likelihood is flat along some direction at its maximum (the observed "
                 "information is singular), so the data do not pin the estimate down")
@@ -997,7 +1005,7 @@ def _choose(submodel: str, policy: LtvFitPolicy, counts: str, too_few: str | Non
         else:
             why_not = _mle_distrust(estimate, names, policy)
             if why_not is None:
-                se = max(estimate.log_standard_errors())
+                se = max(estimate.likelihood_standard_errors)
                 reason = (f"{label} by maximum likelihood ({counts}; largest standard error of a "
                           f"log-parameter {se:.2g}).")
                 return _submodel_fit(submodel, METHOD_MLE, estimate, customers, True, reason), (), ""

@@ -76,7 +76,7 @@ def model(dbt, session):
             )
         print(f"tag_ltv: WARNING: no ltv tags this run (on_degenerate_fit = no_tags): {failure}",
               file=sys.stderr)
-    elif run.fit.customers:
+    else:
         print(f"tag_ltv: fit_method = {run.fit.method} ({run.fit.customers} customers): "
               f"{run.fit.reason}", file=sys.stderr)
     return tags.append_column("as_of_date", pa.array([as_of] * tags.num_rows, type=pa.date32()))
