@@ -184,6 +184,7 @@ def test_a_loyal_b2b_customer_gets_every_order_tag(warehouse):
         "campaign_engagement": ["medium"],      # 2 clicks
         "manual": ["key_account"],
         "ltv": ["high"],                        # regularised: too few customers for an MLE
+        "churn_risk": ["low"],                  # buys monthly, last purchase recent
     }
 
 
@@ -199,6 +200,7 @@ def test_window_edge_customer(warehouse):
         "complaint_risk": ["complaint_prone"],  # 3 complaints on days 1, 100, 364
         "campaign_engagement": ["none"],        # a send on day 89, no click (e5's campaign is unknown)
         "ltv": ["low"],                         # one purchase, a year ago
+        "churn_risk": ["low"],                  # BG/NBD: P(alive) = 1 until a repeat purchase
     }
 
 
