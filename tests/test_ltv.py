@@ -1,6 +1,7 @@
 """The LTV model (crm_tags.ltv): BG/NBD x Gamma-Gamma against the published CDNOW estimates,
 parameter recovery and hold-out calibration on simulated customers, degenerate inputs, the
-`crm-tags ltv-fit` CLI and score_ltv (the core of the tag_ltv dbt Python model)."""
+`crm-tags ltv-fit` CLI, score_ltv (the core of the tag_ltv dbt Python model), and which fit a
+run uses: maximum likelihood where trusted, else regularised (small shops, extreme cases)."""
 
 from __future__ import annotations
 
@@ -209,6 +210,36 @@ def test_cli_ltv_fit_bad_input_exits_non_zero(tmp_path, capsys):
     assert "no repeat buyers" in err and "ltv-fit: error" in err
 
 
+def test_cli_ltv_fit_record_says_which_fit_and_why(tmp_path, capsys):
+    small = tmp_path / "small.csv"
+    _summary_table(SMALL_SHOP).rename(columns={"t": "T"}).to_csv(small, index=False)
+    assert cli_main(["ltv-fit", "--record", str(small)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["method"] == "regularised" and record["customers"] == 35
+    assert "mle_min_customers = 200" in record["reason"]
+    assert record["spend_scale"] == pytest.approx(  # first_purchase_value was read
+        sum(r[5] + r[1] * r[4] for r in SMALL_SHOP) / sum(r[1] + 1 for r in SMALL_SHOP))
+    # the thresholds are the seed's, or another CSV's
+    lax = tmp_path / "thresholds.csv"
+    lax.write_text("tag_code,parameter,value,meaning\nltv,mle_min_customers,2,x\n"
+                   "ltv,mle_min_repeat_buyers,2,x\nltv,mle_max_log_se,100,x\n"
+                   "ltv,prior_sd_log,1,x\n")
+    assert cli_main(["ltv-fit", "--record", "--thresholds", str(lax), str(small)]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["gamma_gamma"]["method"] == "mle"  # the standard errors (9.1) are allowed now
+    today = tmp_path / "today.csv"
+    today.write_text("frequency,recency,T,monetary_value\n0,0,0,0\n0,0,0,0\n")
+    assert cli_main(["ltv-fit", "--record", str(today)]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["method"] == "none"
+    assert "no prediction possible: every first purchase is on the run date" in captured.err
+    if CDNOW_CSV.exists():
+        assert cli_main(["ltv-fit", "--record", str(CDNOW_CSV)]) == 0
+        record = json.loads(capsys.readouterr().out)
+        assert record["method"] == "mle"
+        assert round(record["bgnbd"]["params"]["r"], 3) == 0.243
+
+
 # --------------------------------------------------------------------------------------------
 # Simulated customers: parameter recovery and hold-out calibration
 # --------------------------------------------------------------------------------------------
@@ -347,9 +378,7 @@ def test_missing_column_is_named():
         ltv.fit_ltv_model({"frequency": [1, 2], "recency": [1, 2], "monetary_value": [1, 2]})
 
 
-@pytest.mark.parametrize(("as_of", "message"), [("2024-05-01", "T == 0"),
-                                                ("2024-06-01", "no repeat buyers")])
-def test_all_purchases_on_one_day(as_of, message):
+def _one_day_summary(as_of):
     transactions = pd.DataFrame({
         "customer_id": ["a", "a", "b", "c"],
         "order_date": pd.to_datetime(["2024-05-01"] * 4),
@@ -357,8 +386,45 @@ def test_all_purchases_on_one_day(as_of, message):
     })
     summary = ltv.rfm_summary_from_transactions(transactions, as_of)
     summary.insert(0, "customer_id", summary.pop("customer_id"))
-    with pytest.raises(ltv.LtvFitError, match=message):
-        ltv.score_ltv(summary, 1095, 100_000, 50_000)
+    return summary
+
+
+def test_every_purchase_on_the_run_date_gets_no_tag_and_says_why():
+    # T == 0 for everyone: no time has passed in which anyone could buy again, so even the
+    # regularised fit would only restate its prior: no prediction, the reason in the error
+    with pytest.raises(ltv.LtvFitError, match="T == 0") as raised:
+        ltv.score_ltv(_one_day_summary("2024-05-01"), 1095, 100_000, 50_000)
+    fit = raised.value.fit
+    assert fit.method == "none" and fit.customers == 3 and fit.bgnbd is None
+    assert "run date" in fit.reason
+    run = ltv.ltv_tag_run(_one_day_summary("2024-05-01"), 1095, 100_000, 50_000)
+    assert run.fit.method == "none" and run.tags.num_rows == 0
+    assert run.tags.column_names == LTV_COLUMNS
+
+
+def test_no_repeat_buyer_at_all_gets_a_regularised_prediction():
+    # a month later nobody has come back: the data bound the purchase rate (a month without a
+    # repeat), P(alive) is 1 (BG/NBD drops customers out only after a repeat purchase), the
+    # spend is each first purchase shrunk toward the shop's mean per purchase day
+    summary = _one_day_summary("2024-06-01")
+    fit = ltv.fit_ltv(summary, first_purchase_value=summary["first_purchase_value"])
+    assert fit.method == "regularised"
+    assert "no repeat buyer with positive spend" in fit.gamma_gamma.reason
+    assert fit.gamma_gamma.customers == 0 and fit.rejected == ()
+    assert fit.spend_scale == pytest.approx(100.0 / 3)  # (30 + 30 + 40) / 3 purchase days
+    tags = ltv.score_ltv(summary, 1095, 100_000, 50_000).to_pandas()
+    assert list(tags["customer_id"]) == ["a", "b", "c"]
+    assert (tags["fit_method"] == "regularised").all()
+    assert (tags["probability_alive"] == 1.0).all()
+    purchases = tags["predicted_purchases"].to_numpy()
+    assert np.isfinite(purchases).all() and (purchases > 0).all()
+    assert purchases[0] == purchases[1] == purchases[2]  # same (x, t_x, T)
+    # value per purchase: the posterior given the first purchase, between it and the shop mean
+    gg = fit.gamma_gamma.params
+    per_purchase = tags["predicted_net_sales"].astype(float) / purchases
+    expected = gg.p * (gg.gamma + np.array([30.0, 30.0, 40.0])) / (gg.p + gg.q - 1)
+    np.testing.assert_allclose(per_purchase, expected, rtol=1e-3)
+    assert per_purchase[0] == per_purchase[1] < per_purchase[2]
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,7 +432,7 @@ def test_all_purchases_on_one_day(as_of, message):
 # --------------------------------------------------------------------------------------------
 
 LTV_COLUMNS = ["customer_id", "tag_code", "tag_value", "evidence", "predicted_net_sales",
-               "predicted_purchases", "probability_alive"]
+               "predicted_purchases", "probability_alive", "fit_method", "fit_reason"]
 
 
 @pytest.fixture(scope="module")
@@ -392,7 +458,8 @@ def test_score_ltv_columns_bands_and_evidence(warehouse_like_summary):
     result = ltv.score_ltv(warehouse_like_summary, 3 * 365, 100_000, 50_000)
     assert result.column_names == LTV_COLUMNS
     assert [str(f.type) for f in result.schema] == [
-        "string", "string", "string", "string", "decimal128(18, 2)", "double", "double"]
+        "string", "string", "string", "string", "decimal128(18, 2)", "double", "double",
+        "string", "string"]
     assert result.num_rows == warehouse_like_summary.num_rows
     frame = result.to_pandas()
     assert frame["customer_id"].is_monotonic_increasing and frame["customer_id"].is_unique
@@ -455,6 +522,200 @@ def test_band_boundaries():
     assert ltv.band_ltv(values, 100_000, 50_000).tolist() == [
         "high", "medium", "medium", "low", "low"]
     assert ltv.horizon_label(1095) == "3y" and ltv.horizon_label(400) == "400d"
+
+
+# --------------------------------------------------------------------------------------------
+# Small shops: maximum likelihood where it can be trusted, else the regularised fit
+# --------------------------------------------------------------------------------------------
+
+# A shop two months old (days; CNY): 35 customers, first purchases spread over 60 days, 11 of
+# them came back. (customer_id, frequency, recency, T, monetary_value, first_purchase_value)
+SMALL_SHOP = [
+    ("S01", 3, 48, 60, 1250.0, 980.0), ("S02", 0, 0, 59, 0.0, 15400.0),
+    ("S03", 1, 20, 57, 3100.0, 2800.0), ("S05", 2, 41, 54, 880.0, 1200.0),
+    ("S06", 0, 0, 52, 0.0, 3650.0), ("S07", 0, 0, 50, 0.0, 420.0),
+    ("S08", 5, 45, 49, 2300.0, 2100.0), ("S09", 0, 0, 47, 0.0, 9800.0),
+    ("S10", 1, 12, 45, 560.0, 700.0), ("S11", 0, 0, 44, 0.0, 1300.0),
+    ("S12", 0, 0, 41, 0.0, 250.0), ("S13", 2, 30, 40, 45000.0, 52000.0),
+    ("S14", 0, 0, 38, 0.0, 820.0), ("S15", 0, 0, 36, 0.0, 2900.0),
+    ("S16", 1, 7, 35, 1900.0, 1500.0), ("S17", 0, 0, 33, 0.0, 760.0),
+    ("S18", 0, 0, 31, 0.0, 18800.0), ("S19", 1, 25, 30, 410.0, 390.0),
+    ("S20", 0, 0, 28, 0.0, 1100.0), ("S21", 0, 0, 27, 0.0, 5400.0),
+    ("S22", 3, 22, 25, 6200.0, 7100.0), ("S23", 0, 0, 23, 0.0, 330.0),
+    ("S24", 0, 0, 21, 0.0, 2450.0), ("S25", 1, 9, 20, 1350.0, 1600.0),
+    ("S26", 0, 0, 18, 0.0, 990.0), ("S27", 0, 0, 16, 0.0, 12500.0),
+    ("S28", 0, 0, 14, 0.0, 480.0), ("S29", 1, 6, 12, 2700.0, 3300.0),
+    ("S30", 0, 0, 10, 0.0, 1750.0), ("S31", 0, 0, 8, 0.0, 610.0),
+    ("S32", 0, 0, 6, 0.0, 4200.0), ("S33", 0, 0, 5, 0.0, 870.0),
+    ("S34", 0, 0, 3, 0.0, 1450.0), ("S35", 0, 0, 1, 0.0, 560.0),
+    ("S36", 0, 0, 0, 0.0, 2300.0),
+]
+SUMMARY_TABLE_COLUMNS = ["customer_id", "frequency", "recency", "t", "monetary_value",
+                         "first_purchase_value"]
+
+
+def _summary_table(rows):
+    return pd.DataFrame(rows, columns=SUMMARY_TABLE_COLUMNS)
+
+
+def _assert_sane_tags(tags: pd.DataFrame, method: str):
+    """Every row predicted, finite, banded from its value, with the method and a reason."""
+    for column in ("predicted_purchases", "probability_alive"):
+        assert np.isfinite(tags[column]).all(), column
+    value = tags["predicted_net_sales"].astype(float)
+    assert np.isfinite(value).all() and (value >= 0).all()
+    assert tags["probability_alive"].between(0, 1).all()
+    assert (tags["tag_value"] == ltv.band_ltv(value, 100_000, 50_000)).all()
+    assert (tags["fit_method"] == method).all()
+    assert tags["fit_reason"].str.len().gt(0).all() and tags["fit_reason"].nunique() == 1
+
+
+def test_small_shop_gets_an_ltv_tag_for_every_customer():
+    summary = _summary_table(SMALL_SHOP)
+    # maximum likelihood alone finds no stable maximum here (main gave nobody an ltv tag)
+    with pytest.raises(ltv.LtvFitError, match="no stable maximum"):
+        ltv.fit_ltv_model(summary)
+    tags = ltv.score_ltv(summary, 3 * 365, 100_000, 50_000).to_pandas()
+    assert list(tags["customer_id"]) == sorted(row[0] for row in SMALL_SHOP)
+    _assert_sane_tags(tags, "regularised")
+    reason = tags["fit_reason"][0]
+    assert "only 35 customers (maximum likelihood needs mle_min_customers = 200)" in reason
+    assert "only 11 repeat buyers with positive spend" in reason
+    # the regularised BG/NBD still lets repeat buyers drop out (the untrusted MLE did not: a -> 0)
+    repeat = tags["customer_id"].isin([row[0] for row in SMALL_SHOP if row[1] > 0])
+    assert (tags.loc[repeat, "probability_alive"] < 1).all()
+    assert (tags.loc[~repeat, "probability_alive"] == 1).all()
+    # more repeat purchases in the same time, more predicted purchases
+    by_id = tags.set_index("customer_id")
+    assert by_id.loc["S08", "predicted_purchases"] > by_id.loc["S05", "predicted_purchases"] > \
+        by_id.loc["S06", "predicted_purchases"]
+
+
+def test_untrusted_maximum_likelihood_is_rejected_and_recorded():
+    # with the count thresholds out of the way, the MLE is tried and still not trusted
+    lax = ltv.LtvFitPolicy(mle_min_customers=2, mle_min_repeat_buyers=2, mle_max_log_se=1.0,
+                           prior_sd_log=1.0)
+    summary = _summary_table(SMALL_SHOP)
+    fit = ltv.fit_ltv(summary, lax, first_purchase_value=summary["first_purchase_value"])
+    assert fit.method == "regularised"
+    assert "the maximum-likelihood fit did not converge" in fit.bgnbd.reason
+    assert "standard error of log gamma" in fit.gamma_gamma.reason
+    assert [(r.submodel, r.method, r.trusted) for r in fit.rejected] == [
+        ("bgnbd", "mle", False), ("gamma_gamma", "mle", False)]
+    assert not fit.rejected[0].converged and fit.rejected[1].converged
+    assert fit.rejected[1].log_standard_errors["gamma"] > 1.0
+    # one more one-time buyer and the BG/NBD MLE converges, to a point the data do not pin down
+    # (a -> 0, b -> infinity: nobody ever drops out)
+    with_s04 = _summary_table([*SMALL_SHOP, ("S04", 0, 0, 55, 0.0, 640.0)])
+    fit = ltv.fit_ltv(with_s04, lax, first_purchase_value=with_s04["first_purchase_value"])
+    assert fit.rejected[0].converged and fit.rejected[0].params.a < 1e-4
+    assert "observed information is singular" in fit.bgnbd.reason
+    assert fit.bgnbd.method == "regularised" and fit.bgnbd.params.a > 0.1
+
+
+def test_maximum_likelihood_at_a_bound_is_not_trusted(warehouse_like_summary, monkeypatch):
+    # alpha on the rescaled data is ~0.12 (log -2.1): a bound of +-1.5 cuts through it
+    monkeypatch.setattr(ltv, "_LOG_BOUND", 1.5)
+    run = ltv.ltv_tag_run(warehouse_like_summary, 1095, 100_000, 50_000)
+    assert run.fit.method == "regularised"
+    assert run.fit.bgnbd.reason.endswith(
+        "the maximum-likelihood fit ran to the bound of alpha (a limit of the model the data "
+        "cannot tell from a finite value).")
+    assert run.fit.rejected[0].at_bound == ("alpha",)
+    assert run.fit.gamma_gamma.method == "mle"  # each submodel on its own evidence
+    _assert_sane_tags(run.tags.to_pandas(), "regularised")
+
+
+def test_where_maximum_likelihood_is_trusted_the_prediction_is_the_mle_one(
+        warehouse_like_summary):
+    run = ltv.ltv_tag_run(warehouse_like_summary, 1095, 100_000, 50_000)
+    assert run.fit.method == "mle" and run.fit.rejected == ()
+    assert run.fit.reason.startswith("BG/NBD by maximum likelihood (5000 customers, ")
+    mle = ltv.fit_ltv_model(warehouse_like_summary)
+    assert run.fit.model == mle
+    frame = warehouse_like_summary.to_pandas()
+    frame["monetary_value"] = frame["monetary_value"].astype(float)
+    expected = ltv.predict_clv(frame, 1095, mle,
+                               first_purchase_value=frame["first_purchase_value"].to_numpy())
+    order = np.argsort(frame["customer_id"].to_numpy())
+    tags = run.tags.to_pandas()
+    np.testing.assert_array_equal(tags["predicted_purchases"], expected.predicted_purchases[order])
+    np.testing.assert_array_equal(tags["probability_alive"], expected.probability_alive[order])
+    _assert_sane_tags(tags, "mle")
+
+
+def test_regularised_fit_approaches_maximum_likelihood_on_plenty_of_data(warehouse_like_summary):
+    # the prior is weak: forced onto 5,000 customers it moves no parameter by more than 5%
+    forced = ltv.LtvFitPolicy(mle_min_customers=10**9, mle_min_repeat_buyers=2,
+                              mle_max_log_se=1.0, prior_sd_log=1.0)
+    regularised = ltv.fit_ltv(warehouse_like_summary.to_pandas().astype(
+        {"monetary_value": float}), forced)
+    assert regularised.method == "regularised"
+    assert regularised.bgnbd.method == "regularised"
+    assert regularised.gamma_gamma.method == "mle"  # its own count threshold is met
+    mle = ltv.fit_ltv_model(warehouse_like_summary)
+    for name, value in mle.bgnbd.as_dict().items():
+        assert regularised.bgnbd.params.as_dict()[name] == pytest.approx(value, rel=0.05), name
+
+
+def test_one_customer_gets_a_regularised_prediction():
+    tags = ltv.score_ltv(_summary_table([("a", 3, 50, 90, 200.0, 150.0)]), 1095, 100_000,
+                         50_000).to_pandas()
+    _assert_sane_tags(tags, "regularised")
+    assert "only 1 customer (maximum likelihood needs mle_min_customers = 200)" in \
+        tags["fit_reason"][0]
+    assert 0 < tags["probability_alive"][0] < 1
+    once = ltv.score_ltv(_summary_table([("b", 0, 0, 90, 0.0, 150.0)]), 1095, 100_000,
+                         50_000).to_pandas()
+    _assert_sane_tags(once, "regularised")
+    assert "no repeat buyer with positive spend" in once["fit_reason"][0]
+
+
+def test_no_positive_spend_gets_no_tag_and_says_why():
+    summary = _summary_table([(f"c{i}", 1, 3, 10, 0.0, 0.0) for i in range(5)])
+    with pytest.raises(ltv.LtvFitError, match="no purchase day with positive net sales") as raised:
+        ltv.score_ltv(summary, 1095, 100_000, 50_000)
+    assert raised.value.fit.method == "none"
+
+
+def test_fit_record_is_one_json_object(warehouse_like_summary):
+    small = _summary_table(SMALL_SHOP)
+    for summary in (warehouse_like_summary, small):
+        fit = ltv.ltv_tag_run(summary, 1095, 100_000, 50_000).fit
+        record = json.loads(json.dumps(fit.as_dict(), allow_nan=False))
+        assert record["method"] == fit.method and record["reason"] == fit.reason
+        assert record["policy"] == {"mle_min_customers": 200, "mle_min_repeat_buyers": 50,
+                                    "mle_max_log_se": 1.0, "prior_sd_log": 1.0}
+        for submodel, names in (("bgnbd", {"r", "alpha", "a", "b"}),
+                                ("gamma_gamma", {"p", "q", "gamma"})):
+            part = record[submodel]
+            assert set(part["params"]) == set(part["log_standard_errors"]) == names
+            assert part["method"] in ("mle", "regularised") and part["converged"] is True
+            assert math.isfinite(part["log_likelihood"]) and part["iterations"] > 0
+            assert (part["log_prior"] is None) == (part["method"] == "mle")
+    assert record["customers"] == 35 and record["repeat_buyers"] == 11
+    assert record["bgnbd"]["log_likelihood"] == pytest.approx(ltv.bgnbd_log_likelihood(
+        [record["bgnbd"]["params"][k] for k in ("r", "alpha", "a", "b")],
+        small["frequency"], small["recency"], small["t"]))
+
+
+def test_fit_policy_comes_from_the_seed(tmp_path):
+    rows = pd.read_csv(PROJECT_DIR / "seeds" / "tag_thresholds.csv")
+    ltv_rows = dict(rows.loc[rows["tag_code"] == "ltv", ["parameter", "value"]].values)
+    policy = ltv.LtvFitPolicy.from_seed()
+    assert policy == ltv.LtvFitPolicy.from_thresholds(ltv_rows)
+    assert policy.as_dict() == {k: ltv_rows[k] for k in policy.as_dict()}
+    custom = tmp_path / "tag_thresholds.csv"
+    custom.write_text("tag_code,parameter,value,meaning\nltv,mle_min_customers,10,x\n"
+                      "ltv,mle_min_repeat_buyers,5,x\nltv,mle_max_log_se,2,x\n"
+                      "ltv,prior_sd_log,0.5,x\nrecency,mle_min_customers,99,x\n")
+    assert ltv.LtvFitPolicy.from_seed(custom) == ltv.LtvFitPolicy(10, 5, 2.0, 0.5)
+    with pytest.raises(ltv.LtvFitError, match="no ltv row.*mle_max_log_se, prior_sd_log"):
+        ltv.LtvFitPolicy.from_thresholds({"mle_min_customers": 2, "mle_min_repeat_buyers": 2})
+    with pytest.raises(ltv.LtvFitError, match="mle_min_customers must be a whole number >= 2"):
+        ltv.LtvFitPolicy.from_thresholds({**ltv_rows, "mle_min_customers": 1})
+    with pytest.raises(ltv.LtvFitError, match="prior_sd_log must be > 0"):
+        ltv.LtvFitPolicy.from_thresholds({**ltv_rows, "prior_sd_log": 0})
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,44 +817,95 @@ def test_tag_ltv_in_the_dbt_build(landing, tmp_path):
     assert tags.drop_columns(["as_of_date"]).equals(ltv.score_ltv(summary, 3 * 365, 100_000, 50_000))
 
 
-@pytest.mark.slow
-def test_tag_ltv_on_a_degenerate_warehouse(landing, tmp_path):
+def _deliver_shop(landing, customers, orders, as_of):
+    """Accounts for `customers`; one completed order of one line per (customer, day, net sales)
+    of `orders`, day = days before `as_of`."""
     import datetime as dt
     from decimal import Decimal
 
-    import duckdb
-
-    from crm_tags.build import DbtError, run_dbt
-
-    start = dt.datetime(2024, 1, 1, 10)
     landing.deliver("crm/accounts", [
-        {"account_id": f"a{i}", "customer_type": "B2B", "updated_at": start, "is_deleted": False}
-        for i in range(3)
+        {"account_id": c, "account_name": c, "customer_type": "B2C", "updated_at":
+         dt.datetime(2023, 1, 1), "is_deleted": False} for c in customers
     ])
     landing.deliver("orders/products", [
         {"product_id": "p1", "product_name": "x", "category": "电子产品",
          "list_price": Decimal("1.00"), "is_active": True}
     ])
-    stamps = [start, start + dt.timedelta(days=30)]  # one customer, two purchases
+    run_date = dt.datetime.fromisoformat(as_of)
+    stamps = [run_date - dt.timedelta(days=days) + dt.timedelta(hours=10)
+              for _, days, _ in orders]
     landing.deliver("orders/orders", [
-        {"order_id": f"o{j}", "account_id": "a0", "order_ts": t, "status": "paid",
-         "sales_channel": "online", "_ingested_at": t} for j, t in enumerate(stamps)
+        {"order_id": f"o{i:04d}", "account_id": c, "order_ts": t, "status": "completed",
+         "sales_channel": "online", "_ingested_at": t + dt.timedelta(hours=1)}
+        for i, ((c, _, _), t) in enumerate(zip(orders, stamps, strict=True))
     ])
     landing.deliver("orders/order_items", [
-        {"order_id": f"o{j}", "line_no": 1, "product_id": "p1", "quantity": 1,
-         "unit_price": Decimal("10.00"), "discount_amount": Decimal("0.00"),
-         "unit_cost": Decimal("1.00")} for j in range(2)
+        {"order_id": f"o{i:04d}", "line_no": 1, "product_id": "p1", "quantity": 1,
+         "unit_price": Decimal(f"{v:.2f}"), "discount_amount": Decimal("0.00"),
+         "unit_cost": Decimal("0.00")}
+        for i, (_, _, v) in enumerate(orders)
     ])
+
+
+@pytest.mark.slow
+def test_small_shop_in_the_dbt_build(landing, tmp_path):
+    import duckdb
+
+    from crm_tags.build import run_dbt
+
+    as_of = "2024-06-30"
+    orders = []  # SMALL_SHOP as purchases: repeat days evenly up to the last one
+    for customer, frequency, recency, T, monetary, first in SMALL_SHOP:
+        orders.append((customer, T, first))
+        orders += [(customer, T - round(recency * k / frequency), monetary)
+                   for k in range(1, frequency + 1)]
+    customers = [row[0] for row in SMALL_SHOP]
+    _deliver_shop(landing, [*customers, "P01"], orders, as_of)  # P01 never purchased
+    warehouse = tmp_path / "wh.duckdb"
+    output = run_dbt(["build", "--select", "+tag_ltv", "--indirect-selection", "cautious"],
+                     landing.root, warehouse, as_of, tmp_path / "dbt_target", quiet=True)
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        summary = con.sql("select * from intermediate.int_customers_ltv_summary "
+                          "order by customer_id").df()
+        tags = con.sql("select * from tags.tag_ltv").arrow().read_all()
+    expected = _summary_table(SMALL_SHOP).sort_values("customer_id").reset_index(drop=True)
+    for column in SUMMARY_TABLE_COLUMNS:
+        np.testing.assert_array_equal(summary[column].to_numpy(), expected[column].to_numpy())
+
+    # every purchasing customer has an ltv tag, the fit and its reason recorded, and one line
+    # in the build's log says it
+    assert tags.column_names == [*LTV_COLUMNS, "as_of_date"]
+    assert sorted(tags.column("customer_id").to_pylist()) == sorted(customers)
+    _assert_sane_tags(tags.to_pandas(), "regularised")
+    assert tags.drop_columns(["as_of_date"]).equals(ltv.score_ltv(summary, 3 * 365, 100_000,
+                                                                  50_000))
+    reason = tags.column("fit_reason")[0].as_py()
+    assert f"tag_ltv: fit_method = regularised (35 customers): {reason}" in output
+
+
+@pytest.mark.slow
+def test_tag_ltv_on_a_degenerate_warehouse(landing, tmp_path):
+    import duckdb
+
+    from crm_tags.build import DbtError, run_dbt
+
+    as_of = "2024-03-01"
+    # every purchase is on the run date: no time observed, so no prediction (not even regularised)
+    _deliver_shop(landing, ["a0", "a1", "a2"], [("a0", 0, 10.0), ("a0", 0, 5.0), ("a1", 0, 8.0)],
+                  as_of)
     warehouse = tmp_path / "wh.duckdb"
 
-    def build(mode: str) -> None:
-        run_dbt(["build", "--select", "+tag_ltv", "--indirect-selection", "cautious", "--vars",
-                 f'{{as_of_date: "2024-03-01", ltv_on_degenerate_fit: {mode}}}'],
-                landing.root, warehouse, None, tmp_path / "dbt_target", quiet=True)
+    def build(mode: str) -> str:
+        return run_dbt(["build", "--select", "+tag_ltv", "--indirect-selection", "cautious",
+                        "--vars", f'{{as_of_date: "{as_of}", ltv_on_degenerate_fit: {mode}}}'],
+                       landing.root, warehouse, None, tmp_path / "dbt_target", quiet=True)
 
-    with pytest.raises(DbtError, match="only one customer"):
+    with pytest.raises(DbtError, match="every first purchase is on the run date"):
         build("error")  # opt-in: the build fails and says why
-    build("no_tags")  # the default: no ltv tags this run, the same columns
+    output = build("no_tags")  # the default: no ltv tags this run, the same columns
+    assert "tag_ltv: WARNING: no ltv tags this run (on_degenerate_fit = no_tags): every first " \
+        "purchase is on the run date (T == 0 for all 2 customers)" in output
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.sql("select count(*) from tags.tag_ltv").fetchone() == (0,)
         columns = [row[0] for row in con.sql("describe tags.tag_ltv").fetchall()]

@@ -183,6 +183,8 @@ def test_a_loyal_b2b_customer_gets_every_order_tag(warehouse):
         "lifecycle_stage": ["active"],
         "campaign_engagement": ["medium"],      # 2 clicks
         "manual": ["key_account"],
+        "ltv": ["high"],                        # regularised: too few customers for an MLE
+        "churn_risk": ["low"],                  # buys monthly, last purchase recent
     }
 
 
@@ -197,6 +199,8 @@ def test_window_edge_customer(warehouse):
         "satisfaction": ["dissatisfied"],
         "complaint_risk": ["complaint_prone"],  # 3 complaints on days 1, 100, 364
         "campaign_engagement": ["none"],        # a send on day 89, no click (e5's campaign is unknown)
+        "ltv": ["low"],                         # one purchase, a year ago
+        "churn_risk": ["low"],                  # BG/NBD: P(alive) = 1 until a repeat purchase
     }
 
 
@@ -228,7 +232,7 @@ def test_profile_columns_and_rfm(warehouse):
                profit_365d, ltv, purchase_frequency
         from marts.customer_profile where customer_id = 'a1'
     """)
-    assert row == [("vip", 5, 5, 5, 15, 12, Decimal("60000.00"), Decimal("24000.00"), None, "high")]
+    assert row == [("vip", 5, 5, 5, 15, 12, Decimal("60000.00"), Decimal("24000.00"), "high", "high")]
 
 
 def test_evidence_and_labels(warehouse):

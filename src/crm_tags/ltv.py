@@ -1,4 +1,4 @@
-"""Predicted customer lifetime value: BG/NBD (purchases) x Gamma-Gamma (spend), fitted by MLE.
+"""Predicted customer lifetime value: BG/NBD (purchases) x Gamma-Gamma (spend).
 
 The `ltv` tag is a prediction: a customer's expected net sales over the next `horizon` time units.
 
@@ -27,9 +27,24 @@ powers), analytic gradients, L-BFGS-B in log-parameter space on data rescaled to
 rescaling is undone exactly). Customers with identical summaries are collapsed into weighted
 rows first, so a warehouse in whole days with a million customers fits in seconds.
 
-Degenerate inputs (no customers, one customer, no repeat buyers, every T == 0, nulls or
-non-finite values, recency > T ...) raise `LtvFitError` with a message saying what is wrong;
-predictions are checked finite before they are returned, so a NaN never reaches a tag.
+Which fit (fit_ltv; docs/design.md, "The LTV model"): each submodel is fitted by maximum
+likelihood where that can be trusted - enough customers and repeat buyers, converged, no
+parameter at a bound, the observed information pinning every log-parameter down (standard
+error <= mle_max_log_se), and for Gamma-Gamma p + q > 1 - with the numbers in the `ltv` rows
+of seeds/tag_thresholds.csv (LtvFitPolicy). Otherwise it is fitted by maximum a posteriori:
+the same likelihood plus independent normal priors (sd prior_sd_log) on the log-parameters,
+centred scale-free on the shop's own mean T and mean net sales per purchase day, so a small
+shop or a first month of data still gets a finite prediction, and with plenty of data the
+prior fades and the fit approaches the MLE. A run's model is one LtvFit record: method, a
+reason sentence, parameters, log-likelihoods, convergence, standard errors and the MLE fits
+that were tried and rejected (LtvFit.as_dict(), JSON-ready). Only when the data give even the
+regularised fit nothing to stand on - every first purchase on the run date (no time observed),
+or no purchase day with positive net sales - is there no prediction: method "none", with the
+reason. fit_bgnbd, fit_gamma_gamma, fit_ltv_model and the `crm-tags ltv-fit` CLI are the plain
+MLE: degenerate inputs (no customers, one customer, no repeat buyers, every T == 0 ...) raise
+LtvFitError with a message saying what is wrong. Invalid input (nulls, non-finite values,
+recency > T, negative values) raises everywhere. Predictions are checked finite before they
+are returned, so a NaN never reaches a tag.
 """
 
 from __future__ import annotations
@@ -40,7 +55,8 @@ import math
 import sys
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +74,18 @@ _LOG_BOUND = 20.0
 _CONVERGED_GRADIENT = 1e-5
 # Near a == 1 the closed form of E[Y(t)] is 0/0; it is evaluated at 1 +/- this and averaged.
 _A_NEAR_ONE = 1e-4
+# Step in log-parameter space of the central differences that give the observed information.
+_HESSIAN_STEP = 1e-4
 
 
 class LtvFitError(ValueError):
-    """The input cannot identify the LTV model (empty, degenerate, non-finite, ...)."""
+    """The input cannot identify the LTV model (empty, degenerate, non-finite, ...). `fit` is the
+    run's LtvFit (method "none", with the reason) where the failure is the data's, not the
+    input's."""
+
+    def __init__(self, message: str, fit: LtvFit | None = None):
+        super().__init__(message)
+        self.fit = fit
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,7 +371,23 @@ def _bgnbd_neg_mean_ll_and_grad(log_params, d: _BgNbdData):
     return -ll / W, -grad / W
 
 
-def _minimise(fun, x0s, names, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+@dataclass(frozen=True)
+class _Optimum:
+    """The best L-BFGS-B optimum over the start values, in log-parameter space."""
+
+    log_params: np.ndarray
+    objective: float  # minimised mean objective (per customer)
+    at_bound: tuple[str, ...]
+    interior_gradient: float  # largest |gradient| of a log-parameter not at a bound
+    iterations: int
+    message: str
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.interior_gradient < _CONVERGED_GRADIENT)
+
+
+def _minimise(fun, x0s, names) -> _Optimum:
     """L-BFGS-B from each start in log-parameter space; the best optimum and its bound hits."""
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(names)
     best = None
@@ -363,14 +403,40 @@ def _minimise(fun, x0s, names, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
         raise LtvFitError("the likelihood could not be evaluated at any start value")
     bound_hit = np.abs(best.x) >= _LOG_BOUND - 1e-3
     at_bound = tuple(n for n, hit in zip(names, bound_hit, strict=True) if hit)
-    interior_gradient = np.abs(np.where(bound_hit, 0.0, best.jac)).max()
-    if not interior_gradient < _CONVERGED_GRADIENT:
+    interior_gradient = float(np.abs(np.where(bound_hit, 0.0, best.jac)).max())
+    return _Optimum(best.x, float(best.fun), at_bound, interior_gradient, int(best.nit),
+                    str(best.message))
+
+
+def _require_convergence(optimum: _Optimum, what: str) -> None:
+    if not optimum.converged:
         raise LtvFitError(
             f"the {what} likelihood has no stable maximum (the optimiser stopped with gradient "
-            f"{interior_gradient:.2g} per customer: {best.message}); the data are too few or too "
-            "uniform to identify the model"
+            f"{optimum.interior_gradient:.2g} per customer: {optimum.message}); the data are too "
+            "few or too uniform to identify the model"
         )
-    return best.x, at_bound
+
+
+def _log_standard_errors(fun, log_params: np.ndarray, weight: float) -> np.ndarray:
+    """Standard errors of the log-parameters from the observed information (the Hessian of the
+    total negative log-likelihood, by central differences of the analytic gradient); inf where
+    the information is not positive definite (a direction the data do not pin down)."""
+    k = log_params.size
+    hessian = np.empty((k, k))
+    for j in range(k):
+        step = np.zeros(k)
+        step[j] = _HESSIAN_STEP
+        with np.errstate(all="ignore"):
+            hessian[:, j] = (fun(log_params + step)[1] - fun(log_params - step)[1]) / (
+                2 * _HESSIAN_STEP)
+    hessian = 0.5 * (hessian + hessian.T) * weight
+    if not np.isfinite(hessian).all():
+        return np.full(k, math.inf)
+    eigenvalues, eigenvectors = np.linalg.eigh(hessian)
+    if eigenvalues.min() <= 0:
+        return np.full(k, math.inf)
+    covariance = (eigenvectors / eigenvalues) @ eigenvectors.T
+    return np.sqrt(np.diag(covariance))
 
 
 def _check_bgnbd_input(s: RfmSummary) -> None:
@@ -398,35 +464,104 @@ def _check_bgnbd_input(s: RfmSummary) -> None:
         )
 
 
-def fit_bgnbd(summary: Any) -> BgNbdParams:
-    """Maximum-likelihood BG/NBD on a summary with frequency, recency, T (any one time unit)."""
-    s = summary_arrays(summary, require_monetary=False)
-    _check_bgnbd_input(s)
+@dataclass(frozen=True)
+class _Prior:
+    """Independent normal priors on the log-parameters of the rescaled data (the regularised
+    fit): log theta_k ~ N(centre_k, sd^2)."""
+
+    centre: np.ndarray
+    sd: float
+
+    def penalty_and_grad(self, log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        """-log prior density (up to a constant) and its gradient."""
+        z = (log_params - self.centre) / self.sd
+        return 0.5 * float(z @ z), z / self.sd
+
+    def log_density(self, log_params: np.ndarray) -> float:
+        z = (log_params - self.centre) / self.sd
+        return float(-0.5 * z @ z - z.size * math.log(self.sd * math.sqrt(2 * math.pi)))
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    """One optimisation of a submodel: its parameters (in data units), the optimum, and the
+    objectives (mean per customer, in log-parameter space of the rescaled data) that the
+    standard errors are taken from."""
+
+    params: Any  # BgNbdParams | GammaGammaParams
+    optimum: _Optimum
+    likelihood: Any  # log_params -> (-mean log-likelihood, gradient)
+    objective: Any  # what was minimised: the likelihood, plus the prior if any
+    weight: float  # customers the mean is taken over
+    prior: _Prior | None
+
+    @cached_property
+    def likelihood_standard_errors(self) -> np.ndarray:
+        """Of the log-parameters, from the likelihood alone (what trusts an MLE)."""
+        return _log_standard_errors(self.likelihood, self.optimum.log_params, self.weight)
+
+    @cached_property
+    def posterior_standard_errors(self) -> np.ndarray:
+        """Of the log-parameters, from what was minimised (likelihood and prior)."""
+        return _log_standard_errors(self.objective, self.optimum.log_params, self.weight)
+
+
+def _penalised(likelihood, prior: _Prior | None, weight: float):
+    if prior is None:
+        return likelihood
+
+    def objective(log_params):
+        value, grad = likelihood(log_params)
+        penalty, penalty_grad = prior.penalty_and_grad(log_params)
+        return value + penalty / weight, grad + penalty_grad / weight
+
+    return objective
+
+
+_BGNBD_NAMES = ("r", "alpha", "a", "b")
+_GAMMA_GAMMA_NAMES = ("p", "q", "gamma")
+
+
+def _estimate_bgnbd(s: RfmSummary, prior: _Prior | None = None) -> _Estimate:
+    """BG/NBD by maximum likelihood (prior None) or maximum a posteriori; needs some T > 0."""
     n = len(s)
     scale = float(s.T.mean())
     data = _BgNbdData.of(s.frequency, s.recency / scale, s.T / scale)
 
-    def fun(log_params):
+    def likelihood(log_params):
         return _bgnbd_neg_mean_ll_and_grad(log_params, data)
 
+    objective = _penalised(likelihood, prior, data.w_total)
     starts = [np.zeros(4), np.log([0.5, 2.0, 0.5, 2.0])]
-    log_params, at_bound = _minimise(
-        fun, starts, ("r", "alpha", "a", "b"),
-        f"BG/NBD ({n} customers, {int((s.frequency > 0).sum())} repeat buyers)",
-    )
-    r, alpha, a, b = (float(v) for v in np.exp(log_params))
+    if prior is not None:
+        starts.insert(0, prior.centre)
+    optimum = _minimise(objective, starts, _BGNBD_NAMES)
+    r, alpha, a, b = (float(v) for v in np.exp(optimum.log_params))
     alpha *= scale
-    if at_bound:
-        warnings.warn(
-            f"BG/NBD fit ran to the bound of {', '.join(at_bound)}: the data sit at a limit of "
-            "the model (e.g. no visible dropout or no rate heterogeneity)",
-            RuntimeWarning,
-            stacklevel=2,
-        )
     ll = bgnbd_log_likelihood((r, alpha, a, b), s.frequency, s.recency, s.T)
     if not all(math.isfinite(v) for v in (r, alpha, a, b, ll)):
         raise LtvFitError(f"BG/NBD fit is not finite: r={r}, alpha={alpha}, a={a}, b={b}")
-    return BgNbdParams(r, alpha, a, b, ll, n, at_bound)
+    return _Estimate(BgNbdParams(r, alpha, a, b, ll, n, optimum.at_bound), optimum, likelihood,
+                     objective, data.w_total, prior)
+
+
+def fit_bgnbd(summary: Any) -> BgNbdParams:
+    """Maximum-likelihood BG/NBD on a summary with frequency, recency, T (any one time unit)."""
+    s = summary_arrays(summary, require_monetary=False)
+    _check_bgnbd_input(s)
+    estimate = _estimate_bgnbd(s)
+    _require_convergence(
+        estimate.optimum,
+        f"BG/NBD ({len(s)} customers, {int((s.frequency > 0).sum())} repeat buyers)",
+    )
+    if estimate.optimum.at_bound:
+        warnings.warn(
+            f"BG/NBD fit ran to the bound of {', '.join(estimate.optimum.at_bound)}: the data sit "
+            "at a limit of the model (e.g. no visible dropout or no rate heterogeneity)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return estimate.params
 
 
 def bgnbd_probability_alive(params: BgNbdParams, frequency, recency, T) -> np.ndarray:
@@ -461,6 +596,8 @@ def _conditional_purchases_quad(r, alpha, a, b, x, T, t) -> float:
     def integrand(p: float) -> float:
         if p <= 0.0:
             return 0.0 if a >= 1.0 else math.inf
+        if p >= 1.0:  # a node rounded onto the end point (a, b at their bounds): measure zero
+            return 0.0
         gain = -math.expm1(-(r + x) * math.log1p(p * scale)) / p
         return gain * math.exp(log_norm + (a - 1.0) * math.log(p) + (b + x - 1.0) * math.log1p(-p))
 
@@ -578,34 +715,47 @@ def _check_gamma_gamma_input(s: RfmSummary) -> np.ndarray:
     return used
 
 
+def _estimate_gamma_gamma(x: np.ndarray, m: np.ndarray, scale: float,
+                         prior: _Prior | None = None) -> _Estimate:
+    """Gamma-Gamma on repeat buyers' (x > 0, m > 0) by maximum likelihood (prior None) or maximum
+    a posteriori, on spend divided by `scale`; with a prior, `x` may be empty (the prior mode)."""
+    data = _GammaGammaData.of(x, m / scale) if x.size else None
+    weight = data.w_total if data is not None else 1.0
+
+    def likelihood(log_params):
+        if data is None:
+            return 0.0, np.zeros(3)
+        return _gg_neg_mean_ll_and_grad(log_params, data)
+
+    objective = _penalised(likelihood, prior, weight)
+    starts = [np.log([1.0, 2.0, 1.0]), np.log([5.0, 5.0, 4.0])]
+    if prior is not None:
+        starts.insert(0, prior.centre)
+    optimum = _minimise(objective, starts, _GAMMA_GAMMA_NAMES)
+    p, q, gamma = (float(v) for v in np.exp(optimum.log_params))
+    gamma *= scale
+    ll = gamma_gamma_log_likelihood((p, q, gamma), x, m)
+    if not all(math.isfinite(v) for v in (p, q, gamma, ll)):
+        raise LtvFitError(f"Gamma-Gamma fit is not finite: p={p}, q={q}, gamma={gamma}")
+    return _Estimate(GammaGammaParams(p, q, gamma, ll, int(x.size), optimum.at_bound), optimum,
+                     likelihood, objective, weight, prior)
+
+
 def fit_gamma_gamma(summary: Any) -> GammaGammaParams:
     """Maximum-likelihood Gamma-Gamma on the repeat buyers (frequency > 0, monetary_value > 0)."""
     s = summary_arrays(summary, require_monetary=True)
     used = _check_gamma_gamma_input(s)
     x, m = s.frequency[used], s.monetary_value[used]
-    scale = float(m.mean())
-    data = _GammaGammaData.of(x, m / scale)
-
-    def fun(log_params):
-        return _gg_neg_mean_ll_and_grad(log_params, data)
-
-    starts = [np.log([1.0, 2.0, 1.0]), np.log([5.0, 5.0, 4.0])]
-    log_params, at_bound = _minimise(
-        fun, starts, ("p", "q", "gamma"), f"Gamma-Gamma ({x.size} repeat buyers)"
-    )
-    p, q, gamma = (float(v) for v in np.exp(log_params))
-    gamma *= scale
-    if at_bound:
+    estimate = _estimate_gamma_gamma(x, m, float(m.mean()))
+    _require_convergence(estimate.optimum, f"Gamma-Gamma ({x.size} repeat buyers)")
+    if estimate.optimum.at_bound:
         warnings.warn(
-            f"Gamma-Gamma fit ran to the bound of {', '.join(at_bound)}: the spend data show "
-            "(almost) no heterogeneity",
+            f"Gamma-Gamma fit ran to the bound of {', '.join(estimate.optimum.at_bound)}: the "
+            "spend data show (almost) no heterogeneity",
             RuntimeWarning,
             stacklevel=2,
         )
-    ll = gamma_gamma_log_likelihood((p, q, gamma), x, m)
-    if not all(math.isfinite(v) for v in (p, q, gamma, ll)):
-        raise LtvFitError(f"Gamma-Gamma fit is not finite: p={p}, q={q}, gamma={gamma}")
-    return GammaGammaParams(p, q, gamma, ll, int(x.size), at_bound)
+    return estimate.params
 
 
 def gamma_gamma_expected_spend(params: GammaGammaParams, frequency, monetary_value,
@@ -648,6 +798,333 @@ def fit_ltv_model(summary: Any) -> LtvModel:
     _check_bgnbd_input(s)  # every precondition before any (slower) fit
     _check_gamma_gamma_input(s)
     return LtvModel(fit_bgnbd(s), fit_gamma_gamma(s))
+
+
+# --------------------------------------------------------------------------------------------
+# Which fit a run uses: maximum likelihood where it can be trusted, else regularised (MAP)
+# --------------------------------------------------------------------------------------------
+
+METHOD_MLE = "mle"
+METHOD_REGULARISED = "regularised"
+METHOD_NONE = "none"  # no prediction this run; LtvFit.reason says why
+
+# Centres of the regularised fit's normal priors on the log-parameters, on data rescaled to a
+# mean T of 1 (time) and to the shop's mean net sales per purchase day (spend); scale-free, so
+# one set fits any shop and any time unit. BG/NBD r = alpha = 1: a customer buys again about
+# once per mean observed span, rates exponentially spread; a = b = 1: the dropout probability
+# after a purchase is uniform on (0, 1). Gamma-Gamma p = 2, q = 3, gamma = 1: the population
+# mean spend p gamma / (q - 1) is the shop's own mean. Why: docs/design.md, "The LTV model".
+_BGNBD_PRIOR_CENTRE = (1.0, 1.0, 1.0, 1.0)
+_GAMMA_GAMMA_PRIOR_CENTRE = (2.0, 3.0, 1.0)
+
+
+def _json_number(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class LtvFitPolicy:
+    """When a maximum-likelihood fit is trusted, and how strong the regularised fit's prior is.
+    The numbers live in the `ltv` rows of seeds/tag_thresholds.csv (tag_ltv reads them through
+    dbt, so a deployment's seed decides)."""
+
+    mle_min_customers: int  # BG/NBD by MLE needs at least this many customers ...
+    mle_min_repeat_buyers: int  # ... and repeat buyers (Gamma-Gamma: with positive spend)
+    mle_max_log_se: float  # ... and no log-parameter with a larger standard error
+    prior_sd_log: float  # the regularised fit's prior sd of every log-parameter
+
+    @classmethod
+    def from_thresholds(cls, thresholds: Mapping[str, Any]) -> LtvFitPolicy:
+        """From {parameter: value} of the `ltv` rows of tag_thresholds (extra keys ignored)."""
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in thresholds]
+        if missing:
+            raise LtvFitError(
+                f"seed tag_thresholds has no ltv row(s) for {', '.join(missing)}"
+            )
+        values = {name: float(thresholds[name]) for name in names}
+        for name in ("mle_min_customers", "mle_min_repeat_buyers"):
+            if not (values[name] >= 2 and values[name] == int(values[name])):
+                raise LtvFitError(
+                    f"ltv threshold {name} must be a whole number >= 2 (a maximum-likelihood fit "
+                    f"needs two customers at least), got {values[name]:g}"
+                )
+        for name in ("mle_max_log_se", "prior_sd_log"):
+            if not (math.isfinite(values[name]) and values[name] > 0):
+                raise LtvFitError(f"ltv threshold {name} must be > 0, got {values[name]:g}")
+        return cls(int(values["mle_min_customers"]), int(values["mle_min_repeat_buyers"]),
+                   values["mle_max_log_se"], values["prior_sd_log"])
+
+    @classmethod
+    def from_seed(cls, path: str | Path | None = None) -> LtvFitPolicy:
+        """From a tag_thresholds CSV; by default the project's seeds/tag_thresholds.csv."""
+        import csv
+
+        from crm_tags import PROJECT_DIR
+
+        path = Path(path) if path is not None else PROJECT_DIR / "seeds" / "tag_thresholds.csv"
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                rows = {row["parameter"]: row["value"] for row in csv.DictReader(handle)
+                        if row.get("tag_code") == TAG_CODE}
+        except OSError as exc:
+            raise LtvFitError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return cls.from_thresholds(rows)
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SubmodelFit:
+    """One fit of BG/NBD or Gamma-Gamma, with what decided whether it is trusted."""
+
+    submodel: str  # "bgnbd" or "gamma_gamma"
+    method: str  # "mle" or "regularised"
+    params: BgNbdParams | GammaGammaParams  # in the data's units; log_likelihood included
+    converged: bool
+    gradient: float  # largest |d objective / d log-parameter| per customer, off the bounds
+    iterations: int
+    at_bound: tuple[str, ...]
+    # standard errors of the log-parameters: of the likelihood (MLE), of the posterior (MAP)
+    log_standard_errors: dict[str, float]
+    log_prior: float  # log prior density at the estimate (regularised; nan for MLE)
+    customers: int  # customers fitted (Gamma-Gamma: repeat buyers with positive spend)
+    trusted: bool  # used for the prediction
+    reason: str  # a sentence: the method and why
+
+    @property
+    def log_likelihood(self) -> float:
+        return self.params.log_likelihood
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "submodel": self.submodel, "method": self.method, "params": self.params.as_dict(),
+            "log_likelihood": _json_number(self.log_likelihood),
+            "log_prior": _json_number(self.log_prior), "converged": self.converged,
+            "gradient": _json_number(self.gradient), "iterations": self.iterations,
+            "at_bound": list(self.at_bound),
+            "log_standard_errors": {k: _json_number(v)
+                                    for k, v in self.log_standard_errors.items()},
+            "customers": self.customers, "trusted": self.trusted, "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class LtvFit:
+    """The LTV model of one run as one record: the method, why, the fits used and the
+    maximum-likelihood fits that were tried and not trusted."""
+
+    method: str  # "mle" (both submodels), "regularised" (at least one) or "none"
+    reason: str
+    customers: int
+    repeat_buyers: int
+    policy: LtvFitPolicy
+    bgnbd: SubmodelFit | None = None
+    gamma_gamma: SubmodelFit | None = None
+    rejected: tuple[SubmodelFit, ...] = ()
+    time_scale: float = math.nan  # mean T: the time unit the BG/NBD prior is centred in
+    spend_scale: float = math.nan  # mean net sales per purchase day: the spend prior's unit
+
+    @property
+    def model(self) -> LtvModel:
+        if self.bgnbd is None or self.gamma_gamma is None:
+            raise LtvFitError(self.reason, fit=self)
+        return LtvModel(self.bgnbd.params, self.gamma_gamma.params)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (non-finite numbers as None)."""
+        return {
+            "method": self.method, "reason": self.reason, "customers": self.customers,
+            "repeat_buyers": self.repeat_buyers, "policy": self.policy.as_dict(),
+            "bgnbd": self.bgnbd.as_dict() if self.bgnbd else None,
+            "gamma_gamma": self.gamma_gamma.as_dict() if self.gamma_gamma else None,
+            "rejected": [fit.as_dict() for fit in self.rejected],
+            "time_scale": _json_number(self.time_scale),
+            "spend_scale": _json_number(self.spend_scale),
+        }
+
+
+_SUBMODEL_LABEL = {"bgnbd": "BG/NBD", "gamma_gamma": "Gamma-Gamma"}
+
+
+def _submodel_fit(submodel: str, method: str, estimate: _Estimate, customers: int,
+                  trusted: bool, reason: str) -> SubmodelFit:
+    names = _BGNBD_NAMES if submodel == "bgnbd" else _GAMMA_GAMMA_NAMES
+    optimum = estimate.optimum
+    prior = estimate.prior
+    standard_errors = (estimate.posterior_standard_errors if prior is not None
+                       else estimate.likelihood_standard_errors)
+    return SubmodelFit(
+        submodel, method, estimate.params, optimum.converged, optimum.interior_gradient,
+        optimum.iterations, optimum.at_bound,
+        {n: float(v) for n, v in zip(names, standard_errors, strict=True)},
+        prior.log_density(optimum.log_params) if prior is not None else math.nan,
+        customers, trusted, reason,
+    )
+
+
+def _mle_distrust(estimate: _Estimate, names: tuple[str, ...], policy: LtvFitPolicy) -> str | None:
+    """Why a maximum-likelihood estimate is not trusted (None: it is)."""
+    optimum = estimate.optimum
+    if not optimum.converged:
+        return (f"the maximum-likelihood fit did not converge (gradient "
+                f"{optimum.interior_gradient:.2g} per customer at the optimiser's stop)")
+    if optimum.at_bound:
+        return (f"the maximum-likelihood fit ran to the bound of {', '.join(optimum.at_bound)} "
+                "(a limit of the model the data cannot tell from a finite value)")
+    params = estimate.params
+    if isinstance(params, GammaGammaParams) and params.p + params.q <= 1:
+        return (f"the maximum-likelihood p + q = {params.p + params.q:.3g} <= 1, so a customer "
+                "with one purchase day would have an infinite expected spend")
+    standard_errors = estimate.likelihood_standard_errors
+    if not np.isfinite(standard_errors).all():
+        return ("the likelihood is flat along some direction at its maximum (the observed "
+                "information is singular), so the data do not pin the estimate down")
+    worst = int(np.argmax(standard_errors))
+    if not standard_errors[worst] <= policy.mle_max_log_se:
+        return (f"the data do not pin the maximum-likelihood estimate down (standard error of "
+                f"log {names[worst]} = {standard_errors[worst]:.2g} > mle_max_log_se = "
+                f"{policy.mle_max_log_se:g})")
+    return None
+
+
+def _choose(submodel: str, policy: LtvFitPolicy, counts: str, too_few: str | None,
+            mle, regularised, customers: int) -> tuple[SubmodelFit | None, tuple, str]:
+    """The trusted MLE of a submodel, else its regularised fit (None if that fails too), the
+    rejected MLE, and the reason. `mle` and `regularised` are thunks returning an _Estimate."""
+    label = _SUBMODEL_LABEL[submodel]
+    names = _BGNBD_NAMES if submodel == "bgnbd" else _GAMMA_GAMMA_NAMES
+    rejected: tuple[SubmodelFit, ...] = ()
+    why_not = too_few
+    if why_not is None:
+        try:
+            estimate = mle()
+        except LtvFitError as exc:
+            why_not = str(exc)
+        else:
+            why_not = _mle_distrust(estimate, names, policy)
+            if why_not is None:
+                se = max(estimate.likelihood_standard_errors)
+                reason = (f"{label} by maximum likelihood ({counts}; largest standard error of a "
+                          f"log-parameter {se:.2g}).")
+                return _submodel_fit(submodel, METHOD_MLE, estimate, customers, True, reason), (), ""
+            rejected = (_submodel_fit(submodel, METHOD_MLE, estimate, customers, False,
+                                      f"{label} maximum likelihood not trusted: {why_not}."),)
+    estimate = regularised()
+    if not estimate.optimum.converged:
+        return None, rejected, (
+            f"{label}: maximum likelihood is not trusted ({why_not}) and the regularised fit did "
+            f"not converge either (gradient {estimate.optimum.interior_gradient:.2g} per "
+            "customer)")
+    params = estimate.params
+    if isinstance(params, GammaGammaParams) and params.p + params.q <= 1:
+        return None, rejected, (
+            f"{label}: maximum likelihood is not trusted ({why_not}) and the regularised fit "
+            f"has p + q = {params.p + params.q:.3g} <= 1 (infinite expected spend)")
+    reason = (f"{label} regularised (maximum a posteriori, normal priors of sd "
+              f"{policy.prior_sd_log:g} on the log-parameters): {why_not}.")
+    return _submodel_fit(submodel, METHOD_REGULARISED, estimate, customers, True, reason), \
+        rejected, ""
+
+
+def _few(count: int, noun: str) -> str:
+    """'no repeat buyer', 'only 1 repeat buyer', 'only 12 repeat buyers'."""
+    return f"no {noun}" if count == 0 else f"only {count} {noun}{'s' if count != 1 else ''}"
+
+
+def _spend_scale(s: RfmSummary, first_purchase_value: np.ndarray | None) -> float:
+    """Mean net sales per purchase day (negative days count as 0): the unit of the spend
+    prior. Without first purchases, over the repeat days only."""
+    repeat_sales = float(s.frequency @ np.where(s.frequency > 0,
+                                                np.maximum(s.monetary_value, 0.0), 0.0))
+    if first_purchase_value is None:
+        days = float(s.frequency.sum())
+        return repeat_sales / days if days > 0 else 0.0
+    return (float(np.maximum(first_purchase_value, 0.0).sum()) + repeat_sales) / float(
+        (s.frequency + 1).sum())
+
+
+def fit_ltv(summary: Any, policy: LtvFitPolicy | None = None, *,
+            first_purchase_value=None) -> LtvFit:
+    """The LTV model a run uses, per submodel: the maximum-likelihood fit where `policy` trusts
+    it, else the regularised (maximum a posteriori) fit; method "none", with the reason, when
+    the data give even the regularised fit nothing to stand on (no customers; every first
+    purchase on the run date; no positive spend).
+
+    `policy` defaults to the project's seeds/tag_thresholds.csv. `first_purchase_value` (one per
+    customer), if given, enters the spend prior's unit (mean net sales per purchase day).
+    Raises LtvFitError only for invalid input (nulls, negatives, recency > T ...)."""
+    s = summary_arrays(summary, require_monetary=True)
+    policy = policy if policy is not None else LtvFitPolicy.from_seed()
+    first = None
+    if first_purchase_value is not None:
+        first = np.asarray(first_purchase_value, dtype=np.float64).reshape(-1)
+        if first.shape[0] != len(s):
+            raise LtvFitError("first_purchase_value must have one value per customer")
+        _check_finite("first_purchase_value", first)
+    n = len(s)
+    repeat = int((s.frequency > 0).sum())
+    run = {"customers": n, "repeat_buyers": repeat, "policy": policy}
+    if n == 0:
+        return LtvFit(METHOD_NONE, "no customers: nobody has purchased yet", **run)
+    if not (s.T > 0).any():
+        return LtvFit(METHOD_NONE, (
+            f"every first purchase is on the run date (T == 0 for all {n} customers): no time "
+            "has passed in which anyone could buy again, so a purchase rate would come from "
+            "the prior alone"), **run)
+    spend_scale = _spend_scale(s, first)
+    if not spend_scale > 0:
+        return LtvFit(METHOD_NONE, (
+            "no purchase day with positive net sales: there is no spend to value the predicted "
+            "purchases by"), **run)
+
+    customers = (f"{n} customer{'s' if n != 1 else ''}, "
+                 f"{repeat} repeat buyer{'s' if repeat != 1 else ''}")
+    too_few = None
+    if n < policy.mle_min_customers:
+        too_few = (f"only {n} customer{'s' if n != 1 else ''} (maximum likelihood needs "
+                   f"mle_min_customers = {policy.mle_min_customers})")
+    elif repeat < policy.mle_min_repeat_buyers:
+        too_few = (f"{_few(repeat, 'repeat buyer')} (maximum likelihood needs "
+                   f"mle_min_repeat_buyers = {policy.mle_min_repeat_buyers})")
+
+    def bgnbd_mle():
+        _check_bgnbd_input(s)
+        return _estimate_bgnbd(s)
+
+    bgnbd, bgnbd_rejected, bgnbd_failure = _choose(
+        "bgnbd", policy, customers, too_few, bgnbd_mle,
+        lambda: _estimate_bgnbd(s, _Prior(np.log(_BGNBD_PRIOR_CENTRE), policy.prior_sd_log)), n)
+
+    used = (s.frequency > 0) & (s.monetary_value > 0)
+    x, m = s.frequency[used], s.monetary_value[used]
+    spenders = int(used.sum())
+    counts = f"{spenders} repeat buyer{'s' if spenders != 1 else ''} with positive spend"
+    too_few = None
+    if spenders < policy.mle_min_repeat_buyers:
+        too_few = (f"{_few(spenders, 'repeat buyer')} with positive spend (maximum likelihood "
+                   f"needs mle_min_repeat_buyers = {policy.mle_min_repeat_buyers})")
+
+    def gamma_gamma_mle():
+        _check_gamma_gamma_input(s)
+        return _estimate_gamma_gamma(x, m, float(m.mean()))
+
+    gamma_gamma, gamma_gamma_rejected, gamma_gamma_failure = _choose(
+        "gamma_gamma", policy, counts, too_few, gamma_gamma_mle,
+        lambda: _estimate_gamma_gamma(
+            x, m, spend_scale, _Prior(np.log(_GAMMA_GAMMA_PRIOR_CENTRE), policy.prior_sd_log)),
+        spenders)
+
+    rejected = bgnbd_rejected + gamma_gamma_rejected
+    scales = {"time_scale": float(s.T.mean()), "spend_scale": spend_scale}
+    if bgnbd is None or gamma_gamma is None:
+        reason = "; ".join(r for r in (bgnbd_failure, gamma_gamma_failure) if r)
+        return LtvFit(METHOD_NONE, reason, **run, bgnbd=bgnbd, gamma_gamma=gamma_gamma,
+                      rejected=rejected, **scales)
+    method = METHOD_MLE if bgnbd.method == gamma_gamma.method == METHOD_MLE else METHOD_REGULARISED
+    return LtvFit(method, f"{bgnbd.reason} {gamma_gamma.reason}", **run, bgnbd=bgnbd,
+                  gamma_gamma=gamma_gamma, rejected=rejected, **scales)
 
 
 def predict_clv(summary: Any, horizon: float, model: LtvModel | None = None, *,
@@ -702,6 +1179,8 @@ def _ltv_schema():
         ("predicted_net_sales", pa.decimal128(18, 2)),
         ("predicted_purchases", pa.float64()),
         ("probability_alive", pa.float64()),
+        ("fit_method", pa.string()),
+        ("fit_reason", pa.string()),
     ])
 
 
@@ -730,28 +1209,40 @@ def _as_arrow_table(summary: Any):
     raise TypeError(f"unsupported summary type {type(summary).__name__}")
 
 
-def score_ltv(summary_table: Any, horizon_days: float, high_min_exclusive: float,
-              medium_min: float):
-    """The `ltv` tag rows for a per-customer summary in days (what tag_ltv materialises).
+@dataclass(frozen=True)
+class LtvTagRun:
+    """What one run of the ltv tag produced: the fit record and the tag rows."""
+
+    fit: LtvFit
+    tags: Any  # pyarrow.Table with tag_ltv's columns; no rows when fit.method == "none"
+
+
+def ltv_tag_run(summary_table: Any, horizon_days: float, high_min_exclusive: float,
+                medium_min: float, policy: LtvFitPolicy | None = None) -> LtvTagRun:
+    """The `ltv` tag rows for a per-customer summary in days (what tag_ltv materialises), with
+    the fit they come from.
 
     `summary_table` has customer_id, frequency, recency, T (or t), monetary_value and
     first_purchase_value (net sales of the first purchase day), one row per customer who
-    purchased. Both models are fitted on the whole summary (Gamma-Gamma on the repeat buyers);
-    customers without a repeat purchase are valued by the Gamma-Gamma posterior given their
-    first purchase (our spend is so heavy-tailed that the fitted q can be < 1, where the
-    textbook population mean p gamma / (q - 1) is infinite). The predicted net sales
-    over `horizon_days` are rounded to cents and the rounded value is banded (so the evidence
-    and the band always agree): > high_min_exclusive high, >= medium_min medium, else low.
+    purchased. The model is fit_ltv's (policy: default the project's seed): maximum likelihood
+    where trusted, else regularised; fit_method and fit_reason record which and why on every
+    row. Customers without a repeat purchase are valued by the Gamma-Gamma posterior given
+    their first purchase (our spend is so heavy-tailed that the fitted q can be < 1, where the
+    textbook population mean p gamma / (q - 1) is infinite). The predicted net sales over
+    `horizon_days` are rounded to cents and the rounded value is banded (so the evidence and
+    the band always agree): > high_min_exclusive high, >= medium_min medium, else low.
     A negative monetary_value (repeat days netting below zero) is taken as 0.
-    Returns a pyarrow Table sorted by customer_id; no customers -> an empty table, same columns.
-    Raises LtvFitError when the model cannot be fitted (no repeat buyers, one customer ...)."""
+    Returns the tags sorted by customer_id; no rows (same columns) when there are no
+    customers or fit.method is "none". Raises LtvFitError on invalid input."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    policy = policy if policy is not None else LtvFitPolicy.from_seed()
     schema = _ltv_schema()
     table = _as_arrow_table(summary_table)
     if table.num_rows == 0:
-        return empty_ltv_table()
+        return LtvTagRun(LtvFit(METHOD_NONE, "no customers: nobody has purchased yet", 0, 0,
+                                policy), empty_ltv_table())
     id_columns = [n for n in table.column_names if n.lower() == "customer_id"]
     if not id_columns:
         raise LtvFitError(f"summary has no column 'customer_id' (columns: {table.column_names})")
@@ -769,9 +1260,12 @@ def score_ltv(summary_table: Any, horizon_days: float, high_min_exclusive: float
         _column(table, "frequency"), _column(table, "recency"), _column(table, "T"),
         np.maximum(_column(table, "monetary_value"), 0.0),  # NaN stays NaN (and is rejected)
     )
-    prediction = predict_clv(
-        summary, float(horizon_days), first_purchase_value=_column(table, "first_purchase_value")
-    )
+    first_purchase_value = _column(table, "first_purchase_value")
+    fit = fit_ltv(summary, policy, first_purchase_value=first_purchase_value)
+    if fit.method == METHOD_NONE:
+        return LtvTagRun(fit, empty_ltv_table())
+    prediction = predict_clv(summary, float(horizon_days), fit.model,
+                             first_purchase_value=first_purchase_value)
     cents = np.round(prediction.predicted_value, 2)
     if (cents >= 1e16).any():
         raise LtvFitError("predicted net sales exceed DECIMAL(18,2)")
@@ -779,19 +1273,32 @@ def score_ltv(summary_table: Any, horizon_days: float, high_min_exclusive: float
     evidence = pc.binary_join_element_wise(
         f"predicted_net_sales_{horizon_label(horizon_days)} = ", pc.cast(predicted, pa.string()), ""
     )
+    rows = table.num_rows
     result = pa.table(
         [
             customer_id,
-            pa.array(np.full(table.num_rows, TAG_CODE, dtype=object), pa.string()),
+            pa.array(np.full(rows, TAG_CODE, dtype=object), pa.string()),
             pa.array(band_ltv(cents, float(high_min_exclusive), float(medium_min)), pa.string()),
             evidence,
             predicted,
             pa.array(prediction.predicted_purchases, pa.float64()),
             pa.array(prediction.probability_alive, pa.float64()),
+            pa.array(np.full(rows, fit.method, dtype=object), pa.string()),
+            pa.array(np.full(rows, fit.reason, dtype=object), pa.string()),
         ],
         schema=schema,
     )
-    return result.sort_by([("customer_id", "ascending")])
+    return LtvTagRun(fit, result.sort_by([("customer_id", "ascending")]))
+
+
+def score_ltv(summary_table: Any, horizon_days: float, high_min_exclusive: float,
+              medium_min: float, policy: LtvFitPolicy | None = None):
+    """The tag rows of ltv_tag_run; LtvFitError (with .fit) when customers purchased but no
+    prediction is possible (fit method "none"). No customers -> an empty table."""
+    run = ltv_tag_run(summary_table, horizon_days, high_min_exclusive, medium_min, policy)
+    if run.fit.method == METHOD_NONE and run.fit.customers:
+        raise LtvFitError(run.fit.reason, fit=run.fit)
+    return run.tags
 
 
 # --------------------------------------------------------------------------------------------
@@ -905,8 +1412,9 @@ def holdout_evaluation(transactions: Any, calibration_end: Any, holdout_end: Any
 # --------------------------------------------------------------------------------------------
 
 
-def read_summary_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns frequency, recency, T, monetary_value of a CSV (other columns are ignored)."""
+def read_summary_csv(path: str | Path, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Columns frequency, recency, T, monetary_value of a CSV, and those of `optional` it has
+    (other columns are ignored)."""
     import csv
 
     path = Path(path)
@@ -927,7 +1435,10 @@ def read_summary_csv(path: str | Path) -> dict[str, np.ndarray]:
                         f"{path}: missing column '{name}' (need {', '.join(SUMMARY_COLUMNS)})"
                     )
                 index[name] = (exact or loose)[0]
-            columns: dict[str, list[float]] = {name: [] for name in SUMMARY_COLUMNS}
+            for name in optional:
+                if name in lower:
+                    index[name] = lower.index(name)
+            columns: dict[str, list[float]] = {name: [] for name in index}
             for line_no, row in enumerate(reader, start=2):
                 if not row:
                     continue
@@ -950,10 +1461,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="customer summary with columns frequency, recency, T, monetary_value "
              "(recency and T in one time unit; alpha comes out in that unit)",
     )
+    parser.add_argument(
+        "--record", action="store_true",
+        help="print the fit record the ltv tag would use (maximum likelihood where trusted, "
+             "else regularised; method, reason, parameters, log-likelihoods, convergence) "
+             "instead of the maximum-likelihood parameters; reads first_purchase_value too if "
+             "the CSV has it",
+    )
+    parser.add_argument(
+        "--thresholds", metavar="CSV", default=None,
+        help="with --record: the tag_thresholds CSV whose ltv rows decide when maximum "
+             "likelihood is trusted (default: the project's seeds/tag_thresholds.csv)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if getattr(args, "record", False):
+            summary = read_summary_csv(args.csv, optional=("first_purchase_value",))
+            fit = fit_ltv(summary, LtvFitPolicy.from_seed(args.thresholds),
+                          first_purchase_value=summary.get("first_purchase_value"))
+            print(json.dumps(fit.as_dict(), allow_nan=False))
+            if fit.method == METHOD_NONE:
+                print(f"crm-tags ltv-fit: error: no prediction possible: {fit.reason}",
+                      file=sys.stderr)
+                return 2
+            return 0
         model = fit_ltv_model(read_summary_csv(args.csv))
     except LtvFitError as exc:
         print(f"crm-tags ltv-fit: error: {exc}", file=sys.stderr)

@@ -1,21 +1,30 @@
 """ltv: predicted net sales over the next horizon_years (seed tag_thresholds, default 3) from a
-BG/NBD x Gamma-Gamma model fitted by maximum likelihood on int_customers_ltv_summary (time in
-days; one year = 365 days; undiscounted). > high_min_exclusive -> high, >= medium_min -> medium,
-else low; evidence = the predicted value. Customers who never purchased are not in the summary
-and get no tag. The maths is crm_tags.ltv.score_ltv (covered by tests/test_ltv.py); a summary the
-model cannot be fitted on (one customer, no repeat buyers, ...) yields no ltv tags, with the reason.
+BG/NBD x Gamma-Gamma model fitted on int_customers_ltv_summary at every build (time in days; one
+year = 365 days; undiscounted). > high_min_exclusive -> high, >= medium_min -> medium, else low;
+evidence = the predicted value. Customers who never purchased are not in the summary and get no
+tag. The maths is crm_tags.ltv.ltv_tag_run (covered by tests/test_ltv.py): maximum likelihood
+where the seed's mle_* rows trust it, else a regularised (MAP) fit; fit_method and fit_reason
+record which and why, and one line on stderr says it for every run.
 
-Config meta `on_degenerate_fit` (set in _ltv__models.yml from var `ltv_on_degenerate_fit`):
-`no_tags` (default) emits no ltv tags for that run and prints the reason as a warning, so one
-unfittable model (a tiny landing zone, a first week of data) does not stop every other tag;
-`error` fails the build instead.
+Config meta `on_degenerate_fit` (set in _ltv__models.yml from var `ltv_on_degenerate_fit`) says
+what happens when not even the regularised fit can give a prediction (every first purchase on
+the run date, no positive spend) or the summary is invalid: `no_tags` (default) emits no ltv
+tags for that run and prints the reason as a warning, so one unfittable model does not stop
+every other tag; `error` fails the build instead.
 """
 
 import sys
 
 import pyarrow as pa
 
-from crm_tags.ltv import DAYS_PER_YEAR, LtvFitError, empty_ltv_table, score_ltv
+from crm_tags.ltv import (
+    DAYS_PER_YEAR,
+    METHOD_NONE,
+    LtvFitError,
+    LtvFitPolicy,
+    empty_ltv_table,
+    ltv_tag_run,
+)
 
 
 def _ltv_thresholds(thresholds) -> dict[str, float]:
@@ -38,6 +47,10 @@ def model(dbt, session):
             f"tag_ltv: on_degenerate_fit must be 'error' or 'no_tags', got '{on_degenerate_fit}'"
         )
     params = _ltv_thresholds(dbt.ref("tag_thresholds"))
+    try:
+        policy = LtvFitPolicy.from_thresholds(params)
+    except LtvFitError as exc:
+        raise RuntimeError(f"tag_ltv: {exc}") from exc
     # In key order: the fit sums floats, and the same customers in another physical order (an
     # incremental warehouse vs a full rebuild) could move a prediction by a cent.
     summary_relation = dbt.ref("int_customers_ltv_summary")
@@ -45,18 +58,25 @@ def model(dbt, session):
     as_of = summary_relation.aggregate("max(as_of_date)").fetchone()[0]
     summary = summary_relation.order("customer_id").arrow()
     try:
-        tags = score_ltv(
+        run = ltv_tag_run(
             summary,
             horizon_days=params["horizon_years"] * DAYS_PER_YEAR,
             high_min_exclusive=params["high_min_exclusive"],
             medium_min=params["medium_min"],
+            policy=policy,
         )
+        failure = run.fit.reason if run.fit.method == METHOD_NONE and run.fit.customers else None
+        tags = run.tags
     except LtvFitError as exc:
+        failure, tags = str(exc), empty_ltv_table()
+    if failure is not None:
         if on_degenerate_fit == "error":
             raise RuntimeError(
-                f"tag_ltv: the LTV model cannot be fitted on int_customers_ltv_summary: {exc}"
-            ) from exc
-        print(f"tag_ltv: WARNING: no ltv tags this run (on_degenerate_fit = no_tags): {exc}",
+                f"tag_ltv: no LTV prediction is possible on int_customers_ltv_summary: {failure}"
+            )
+        print(f"tag_ltv: WARNING: no ltv tags this run (on_degenerate_fit = no_tags): {failure}",
               file=sys.stderr)
-        tags = empty_ltv_table()
+    else:
+        print(f"tag_ltv: fit_method = {run.fit.method} ({run.fit.customers} customers): "
+              f"{run.fit.reason}", file=sys.stderr)
     return tags.append_column("as_of_date", pa.array([as_of] * tags.num_rows, type=pa.date32()))
