@@ -2,7 +2,9 @@
 -- that the customer is still active (tag_ltv.probability_alive, fitted on the order history as
 -- of the same run): below high_below_probability_alive -> high, below
 -- medium_below_probability_alive -> medium, else low. Customers who never purchased have no ltv
--- row and get no tag.
+-- row and get no tag. BG/NBD lets a customer drop out only after a repeat purchase, so a one-time
+-- buyer's probability alive is 1 (low risk) however long ago the purchase: lifecycle_stage is
+-- the tag that ages them.
 with
 
 ltv as (
