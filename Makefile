@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lock dagster clean
+.PHONY: install demo test lint lint-sql docs lock dagster clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 lock: $(STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable > requirements.lock.new
+
+# The dbt docs site: target/docs/index.html, one page that opens offline (crm-tags docs).
+docs: $(STAMP)
+	$(VENV)/bin/crm-tags docs
 
 dagster: $(STAMP)
 	$(VENV)/bin/crm-tags dagster-dev

@@ -65,10 +65,29 @@ def generate_docs(out_dir: Path = DEFAULT_OUT, work_dir: Path | None = None,
             run_dbt(["docs", "generate", "--static"], raw, warehouse, target_path=target, quiet=quiet)
         out_dir.mkdir(parents=True, exist_ok=True)
         site = DocsSite(out_dir / "index.html", out_dir / "manifest.json", out_dir / "catalog.json")
-        shutil.copyfile(target / "static_index.html", site.index)
+        site.index.write_text(offline_page((target / "static_index.html").read_text(encoding="utf-8")),
+                              encoding="utf-8")
         shutil.copyfile(target / "manifest.json", site.manifest)
         shutil.copyfile(target / "catalog.json", site.catalog)
     return site
+
+
+# Two slips of dbt's docs page (dbt-core 1.11) that make the browser fetch a URL that is not one,
+# each a console error: the sidebar's SVG icons bind `xlink:href="{{ getIcon(...) }}"`, which the
+# browser resolves before Angular interpolates it (from file:// an "Unsafe attempt to load URL"
+# per icon; Angular's ng-attr- binding sets the attribute only once interpolated), and the
+# favicon link is an unbuilt webpack placeholder (`${require(...)}`; an empty data: icon instead).
+PAGE_FIXES = (
+    ('<use xlink:href="{{', '<use ng-attr-xlink:href="{{'),
+    ("href=\"${require('./assets/favicons/favicon.ico')}\"", 'href="data:,"'),
+)
+
+
+def offline_page(html: str) -> str:
+    """dbt's static docs page with PAGE_FIXES applied (each only where dbt still has the slip)."""
+    for slip, fix in PAGE_FIXES:
+        html = html.replace(slip, fix)
+    return html
 
 
 @contextmanager
