@@ -11,7 +11,13 @@ customers as (
 ),
 
 grades as (
-    select customer_id, r_score, f_score, m_score, rfm_total from {{ ref('tag_customer_grade') }}
+    select
+        customer_id,
+        r_score,
+        f_score,
+        m_score,
+        rfm_total,
+    from {{ ref('tag_customer_grade') }}
 ),
 
 metrics as (

@@ -13,7 +13,13 @@ customers as (
 
 assigned as (
     {% for tag in account_tags() if tag.model %}
-    select customer_id, tag_code, tag_value, evidence, as_of_date from {{ ref(tag.model) }}
+    select
+        customer_id,
+        tag_code,
+        tag_value,
+        evidence,
+        as_of_date,
+    from {{ ref(tag.model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
