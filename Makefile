@@ -25,6 +25,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests orchestration
 
+# SQL lint: sqlfluff with the dbt templater on the compiled models (.sqlfluff: DuckDB dialect,
+# the project's style, and why some rules are off). It compiles the project (about a minute),
+# so it is a target of its own; .ci/run runs both. dbt compiles against a scratch file, never a
+# warehouse: an empty one also makes every incremental model compile its full-build SQL.
+lint-sql: $(STAMP)
+	mkdir -p target
+	rm -f target/sqlfluff.duckdb
+	CRM_WAREHOUSE_PATH=target/sqlfluff.duckdb $(VENV)/bin/sqlfluff lint models
+
 lock: $(STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable > requirements.lock.new
 
