@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lock dagster clean
+.PHONY: install demo test lint lint-sql docs lock dagster clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,21 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests orchestration
 
+# SQL lint: sqlfluff with the dbt templater on the compiled models (.sqlfluff: DuckDB dialect,
+# the project's style, and why some rules are off). It compiles the project (about a minute),
+# so it is a target of its own; .ci/run runs both. dbt compiles against a scratch file, never a
+# warehouse: an empty one also makes every incremental model compile its full-build SQL.
+lint-sql: $(STAMP)
+	mkdir -p target
+	rm -f target/sqlfluff.duckdb
+	CRM_WAREHOUSE_PATH=target/sqlfluff.duckdb $(VENV)/bin/sqlfluff lint models
+
 lock: $(STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable > requirements.lock.new
+
+# The dbt docs site: target/docs/index.html, one page that opens offline (crm-tags docs).
+docs: $(STAMP)
+	$(VENV)/bin/crm-tags docs
 
 dagster: $(STAMP)
 	$(VENV)/bin/crm-tags dagster-dev

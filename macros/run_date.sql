@@ -4,7 +4,7 @@
     Schedulers pass CRM_AS_OF_DATE (orchestration/, crm-tags build and bench): the date only
     changes compiled SQL, never the project's graph, and it is read when a node executes, not
     while dbt parses, so a new date keeps dbt's partial parsing (a changed --vars makes dbt
-    re-parse the whole project: about 3.5 s of every daily run here).
+    re-parse the whole project at every daily run; the cost: docs/benchmark.md).
 #}
 {% macro as_of_date_string() %}
     {% set raw = var('as_of_date', '') | string | trim %}
@@ -39,8 +39,8 @@
     The same window written on the column itself, for a filter: x's date is within
     0 <= days_since(x) < window_days. A condition on the column (not on a day count computed
     from it) lets DuckDB skip the row groups outside the window by their min/max, even when
-    the window comes from the thresholds seed: the 90-day web events of the last run were
-    read in 0.65 s instead of 2.1 s at 1M customers. `column_type`: 'timestamp' or 'date'.
+    the window comes from the thresholds seed (a fraction of the full read for the 90-day web
+    events: docs/benchmark.md). `column_type`: 'timestamp' or 'date'.
     A window of w days holds the days as_of - (ceil(w) - 1) .. as_of (days_since is whole days).
 #}
 {% macro occurred_in_window(column, window_days_expression, column_type='timestamp') -%}

@@ -10,7 +10,7 @@
     rewrites every row of the keys it writes (merge updates each matching row, delete+insert
     deletes them all), so the duplicate's other rows carry the stamp too. The daily build then
     groups the day's 0.1M rows instead of probing 20M order lines with their keys (1M
-    customers: 1.5-2.1 s -> 0.04 s). Without such a merge the run's keys are probed over the
+    customers; the times: docs/benchmark.md). Without such a merge the run's keys are probed over the
     whole table. The whole table is checked when the build wrote no row or every row (the
     model was not built in this invocation, or was built in full), in `dbt test` and with
     --full-refresh; the quality gate checks every key of the published tables in any case
@@ -45,7 +45,7 @@ having count(*) > 1
     The 64-bit hashes of `columns` held by more than one row of `relation` (where `where`). A
     duplicate finder groups these first and the key strings only where a hash repeats, which
     also drops two keys that merely share a hash: grouping the strings of every row costs
-    5-20% more (20M order lines), twice as much for the 9M tag values (1M customers).
+    more, most for the long keys of the tag values (docs/benchmark.md).
 #}
 {% macro repeated_key_hashes(relation, columns, where='true') -%}
     select hash({{ columns | join(', ') }}) as key_hash from {{ relation }} where {{ where }}

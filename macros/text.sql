@@ -1,8 +1,8 @@
 {#
     trim() of an expression, as DuckDB's trim (strips Unicode space separators, category Zs),
     but without copying the strings that have nothing to strip: trim() allocates a new string
-    for every row, which cost ~0.7 s per text column per 17M rows (campaign events, 1M
-    customers). Every Zs character other than ' ' is non-ASCII, so a string that has neither a
+    for every row, a cost per text column of the big event tables (docs/benchmark.md). Every Zs
+    character other than ' ' is non-ASCII, so a string that has neither a
     leading nor a trailing ' ' and is all ASCII (octet length = character length) has nothing
     to strip; the others go through trim().
 #}

@@ -346,3 +346,74 @@ def test_dagster_materialize_all_warns_of_no_missing_upstream(dagster_ui, page: 
     assert "Upstream data missing" not in text
     assert "upstream" not in text.lower()
     assert page.errors == []
+
+
+# --- dbt docs ---
+# The dbt docs site as `crm-tags docs` writes it (one self-contained page), opened from disk with
+# every request that is not local blocked: no console error, a tag model's page shows its
+# catalog definition and rule, and the BI marts' exposures are listed with the marts they read.
+
+
+@pytest.fixture(scope="module")
+def dbt_docs_page(tmp_path_factory) -> Path:
+    from crm_tags.docs import generate_docs
+
+    work = tmp_path_factory.mktemp("dbt_docs")
+    return generate_docs(work / "site", work_dir=work / "work").index
+
+
+def _dbt_docs_local_only(page: Page) -> list[str]:
+    """Abort every request that leaves this machine; returns the URLs aborted."""
+    from urllib.parse import urlparse
+
+    blocked: list[str] = []
+
+    def route(request_route) -> None:
+        url = urlparse(request_route.request.url)
+        if url.scheme in ("file", "data", "blob") or url.hostname in ("localhost", "127.0.0.1"):
+            request_route.continue_()
+        else:
+            blocked.append(request_route.request.url)
+            request_route.abort()
+
+    page.page.route("**/*", route)
+    page.page.on("requestfailed", lambda r: page.errors.append(f"{r.url}: {r.failure}"))
+    return blocked
+
+
+@pytest.mark.slow
+def test_dbt_docs_show_catalog_definitions_and_exposures(page: Page, dbt_docs_page: Path) -> None:
+    import yaml
+
+    from crm_tags import PROJECT_DIR
+
+    grade = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["tag_catalog"][
+        "customer_grade"]
+    blocked = _dbt_docs_local_only(page)
+
+    page.page.goto(dbt_docs_page.as_uri())
+    sidebar = page.page.locator(".menu").first
+    sidebar.get_by_text("Exposures").wait_for()
+    assert "crm_tags" in sidebar.inner_text()
+    page.screenshot("dbt_docs_overview")
+
+    # a tag model's page: its description is the catalog's definition and rule
+    page.page.goto(dbt_docs_page.as_uri() + "#!/model/model.crm_tags.tag_customer_grade")
+    description = page.page.locator(".model-markdown").first
+    description.wait_for()
+    assert description.inner_text().strip() == f"{grade['definition']}. Rule: {grade['rule']}"
+    page.screenshot("dbt_docs_tag_customer_grade")
+
+    # the exposures, from the sidebar: the BI dashboards and the marts they read
+    page.page.goto(dbt_docs_page.as_uri())
+    sidebar.get_by_text("Dashboard", exact=True).click()
+    sidebar.locator('[data-nav-unique-id="exposure.crm_tags.bi_tag_dashboards"]').first.click()
+    page.page.get_by_text("BI dashboards of the customer tags").first.wait_for()
+    text = page.page.inner_text("body")
+    assert "sales-ops" in text and "drill-down to the customers" in text
+    depends_on = text.rsplit("Depends On", 1)[1]
+    for mart in ("customer_tags", "customer_profile", "tag_catalog", "tag_value_labels"):
+        assert mart in depends_on
+    page.screenshot("dbt_docs_exposure")
+
+    assert page.errors == [] and blocked == []

@@ -6,13 +6,17 @@
 with
 
 deliveries as (
-    select source_table, sum(rows_delivered) as rows_in
+    select
+        source_table,
+        sum(rows_delivered) as rows_in,
     from {{ ref('landing_deliveries') }}
     group by source_table
 ),
 
 quarantine as (
-    select source_table, count(*) as rows_rejected
+    select
+        source_table,
+        count(*) as rows_rejected,
     from {{ ref('quarantine_rows') }}
     group by source_table
 ),
@@ -22,7 +26,7 @@ staged_{{ loop.index }} as (
     select
         '{{ t.table }}' as source_table,
         count(*) filter (where rejection_reason is null) as rows_kept,
-        (select count(*) from {{ ref(t.base) }} where not _is_current) as duplicates_superseded,
+        (select count(*) from {{ ref(t.base) }} as base where not base._is_current) as duplicates_superseded,
         {% if t.published %}
         (select count(*) from {{ ref(t.published) }}) as rows_published,
         {% else %}
@@ -47,9 +51,11 @@ final as (
         coalesce(quarantine.rows_rejected, 0) as rows_rejected,
         staged.duplicates_superseded,
         staged.rows_published,
-        coalesce(deliveries.rows_in, 0)
+        (
+            coalesce(deliveries.rows_in, 0)
             = staged.rows_kept + coalesce(quarantine.rows_rejected, 0) + staged.duplicates_superseded
-            and staged.rows_published = staged.rows_kept as is_balanced,
+            and staged.rows_published = staged.rows_kept
+        ) as is_balanced,
         {{ as_of_date() }} as as_of_date,
     from staged
     left join deliveries on staged.source_table = deliveries.source_table

@@ -11,7 +11,14 @@ tag_values as (
 
 assigned as (
     {% for tag in contact_tags() if tag.model %}
-    select contact_id, customer_id, tag_code, tag_value, evidence, as_of_date from {{ ref(tag.model) }}
+    select
+        contact_id,
+        customer_id,
+        tag_code,
+        tag_value,
+        evidence,
+        as_of_date,
+    from {{ ref(tag.model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),

@@ -3,7 +3,7 @@
 -- and the key metrics behind the tags.
 -- The tag columns join each single-valued tag's table on customer_id (at most one row per
 -- customer: a duplicate would break the unique test on customer_id, not hide in a max()).
--- Pivoting the 9M stored tag values instead took 2.9 s at 1M customers, these joins 1.7 s.
+-- Pivoting the 9M stored tag values instead was slower at 1M customers (docs/benchmark.md).
 with
 
 customers as (
@@ -11,7 +11,13 @@ customers as (
 ),
 
 grades as (
-    select customer_id, r_score, f_score, m_score, rfm_total from {{ ref('tag_customer_grade') }}
+    select
+        customer_id,
+        r_score,
+        f_score,
+        m_score,
+        rfm_total,
+    from {{ ref('tag_customer_grade') }}
 ),
 
 metrics as (

@@ -7,7 +7,9 @@ catalog as (
 ),
 
 value_codes as (
-    select tag_code, string_agg(tag_value, ', ' order by sort_order) as allowed_values
+    select
+        tag_code,
+        string_agg(tag_value, ', ' order by sort_order) as allowed_values,
     from {{ ref('tag_value_definitions') }}
     group by tag_code
 ),

@@ -2,8 +2,9 @@
 with
 
 catalog as (
-    select * from (values
-    {%- for code, tag in tag_catalog().items() %}
+    select entries.* from (
+        values
+        {%- for code, tag in tag_catalog().items() %}
         (
             {{ sql_literal(code) }}, {{ sql_literal(tag.dimension) }}, {{ sql_literal(tag.tag_level) }},
             {{ 'true' if tag.is_multi_valued else 'false' }},
@@ -13,8 +14,8 @@ catalog as (
             {{ sql_literal(tag.refresh_frequency) }}, {{ sql_literal(tag.owner) }},
             {{ sql_literal(tag.get('values_from') or '') }}
         ){{ ',' if not loop.last }}
-    {%- endfor %}
-    ) as catalog (
+        {%- endfor %}
+    ) as entries (
         tag_code, dimension, tag_level, is_multi_valued, label_zh, label_en, definition,
         authoritative_source, source_tables, rule, refresh_frequency, owner, values_from
     )

@@ -8,15 +8,19 @@ with
 listed as (
     {%- set rows = [] %}
     {%- for code, tag in tag_catalog().items() %}
-        {%- for value, labels in (tag.get('values') or {}).items() %}
-            {%- do rows.append([code, value, labels[0], labels[1], loop.index]) %}
+    {%- for value, labels in (tag.get('values') or {}).items() %}
+    {%- do rows.append([code, value, labels[0], labels[1], loop.index]) %}
+    {%- endfor %}
+    {%- endfor %}
+    select entries.* from (
+        values
+        {%- for code, value, label_zh, label_en, value_position in rows %}
+        (
+            {{ sql_literal(code) }}, {{ sql_literal(value) }},
+            {{ sql_literal(label_zh) }}, {{ sql_literal(label_en) }}, {{ value_position }}
+        ){{ ',' if not loop.last }}
         {%- endfor %}
-    {%- endfor %}
-    select * from (values
-    {%- for code, value, label_zh, label_en, position in rows %}
-        ({{ sql_literal(code) }}, {{ sql_literal(value) }}, {{ sql_literal(label_zh) }}, {{ sql_literal(label_en) }}, {{ position }}){{ ',' if not loop.last }}
-    {%- endfor %}
-    ) as listed (tag_code, tag_value, label_zh, label_en, position)
+    ) as entries (tag_code, tag_value, label_zh, label_en, value_position)
 ),
 
 categories as (
@@ -34,14 +38,23 @@ from_categories as (
         categories.label_zh,
         categories.label_en,
         row_number() over (
-            partition by category_tags.tag_code order by categories.sort_order, categories.category_code
-        ) as position,
+            partition by category_tags.tag_code
+            order by categories.sort_order, categories.category_code
+        ) as value_position,
     from category_tags
     cross join categories
     where not exists (
-        select 1 from listed
-        where listed.tag_code = category_tags.tag_code and listed.tag_value = categories.category_code
-    )
+            select 1 from listed
+            where listed.tag_code = category_tags.tag_code and listed.tag_value = categories.category_code
+        )
+),
+
+categories_held as (
+    select
+        tag_code,
+        count(*) as categories,
+    from from_categories
+    group by tag_code
 ),
 
 final as (
@@ -50,7 +63,7 @@ final as (
         tag_value,
         label_zh,
         label_en,
-        cast(position as integer) as sort_order,
+        cast(value_position as integer) as sort_order,
     from from_categories
     union all
     select
@@ -58,11 +71,9 @@ final as (
         listed.tag_value,
         listed.label_zh,
         listed.label_en,
-        cast(listed.position + coalesce(categories_held.categories, 0) as integer) as sort_order,
+        cast(listed.value_position + coalesce(categories_held.categories, 0) as integer) as sort_order,
     from listed
-    left join (
-        select tag_code, count(*) as categories from from_categories group by tag_code
-    ) as categories_held on listed.tag_code = categories_held.tag_code
+    left join categories_held on listed.tag_code = categories_held.tag_code
 )
 
 select * from final

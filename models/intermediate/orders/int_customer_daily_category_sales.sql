@@ -19,7 +19,10 @@ affected_customer_days as (
     {{ affected_customer_days() }}
     union
     -- a line's category changes when fct_order_lines rewrote it (its product or the mapping)
-    select customer_id, order_date from {{ ref('fct_order_lines') }} where _evaluated_at > {{ watermark() }}
+    select
+        customer_id,
+        order_date,
+    from {{ ref('fct_order_lines') }} where _evaluated_at > {{ watermark() }}
 ),
 {% endif %}
 
@@ -46,7 +49,12 @@ final as (
     select * from recomputed
     {% if is_incremental() %}
     union all by name
-    {{ removed_rows('recomputed', 'select customer_id, order_date from affected_customer_days', ['customer_id', 'order_date'], ['customer_id', 'order_date', 'category_code']) }}
+    {{ removed_rows(
+        'recomputed',
+        'select customer_id, order_date from affected_customer_days',
+        ['customer_id', 'order_date'],
+        ['customer_id', 'order_date', 'category_code'],
+    ) }}
     {% endif %}
 )
 

@@ -44,7 +44,12 @@ final as (
     select * from recomputed
     {% if is_incremental() %}
     union all by name
-    {{ removed_rows('recomputed', 'select customer_id, order_date from affected_customer_days', ['customer_id', 'order_date'], ['customer_id', 'order_date']) }}
+    {{ removed_rows(
+        'recomputed',
+        'select customer_id, order_date from affected_customer_days',
+        ['customer_id', 'order_date'],
+        ['customer_id', 'order_date'],
+    ) }}
     {% endif %}
 )
 

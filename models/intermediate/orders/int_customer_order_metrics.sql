@@ -11,7 +11,7 @@ daily as (
 ),
 
 window_365d as (
-    select {{ tag_param('all', 'window_365d_days') }} as days
+    select {{ tag_param('all', 'window_365d_days') }} as window_days
 ),
 
 final as (
@@ -19,16 +19,16 @@ final as (
         daily.customer_id,
         sum(daily.purchases) as purchases_total,
         coalesce(sum(daily.purchases) filter (
-            where {{ in_window('daily.days_since_order', 'window_365d.days') }}
+            where {{ in_window('daily.days_since_order', 'window_365d.window_days') }}
         ), 0) as purchases_365d,
         coalesce(sum(daily.promotional_purchases) filter (
-            where {{ in_window('daily.days_since_order', 'window_365d.days') }}
+            where {{ in_window('daily.days_since_order', 'window_365d.window_days') }}
         ), 0) as promotional_purchases_365d,
         cast(coalesce(sum(daily.net_sales) filter (
-            where {{ in_window('daily.days_since_order', 'window_365d.days') }}
+            where {{ in_window('daily.days_since_order', 'window_365d.window_days') }}
         ), 0) as decimal(18, 2)) as net_sales_365d,
         cast(coalesce(sum(daily.profit) filter (
-            where {{ in_window('daily.days_since_order', 'window_365d.days') }}
+            where {{ in_window('daily.days_since_order', 'window_365d.window_days') }}
         ), 0) as decimal(18, 2)) as profit_365d,
         min(daily.order_date) as first_purchase_date,
         max(daily.order_date) as last_purchase_date,

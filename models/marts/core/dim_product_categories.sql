@@ -30,9 +30,15 @@ web_categories as (
 ),
 
 present as (
-    select category_code, true as in_products from product_categories
+    select
+        category_code,
+        true as in_products,
+    from product_categories
     union all
-    select category_code, false from web_categories
+    select
+        category_code,
+        false as in_products,
+    from web_categories
 ),
 
 final as (

@@ -21,17 +21,26 @@ mapping_version as (
 remapped_lines as (
     -- lines mapped with another category mapping than the current one (the version as a
     -- literal, so zone maps skip every row group of the current mapping)
-    select order_id, line_no from {{ this }}
+    select
+        order_id,
+        line_no,
+    from {{ this }}
     where _category_mapping_version <> {{ current_category_mapping_version() }}
 ),
 
 changed_lines as (
     -- staging re-judged them since (a line is re-judged when it, its order or its product
     -- changes), or they need re-mapping
-    select order_id, line_no from {{ ref('stg_orders__order_items') }}
+    select
+        order_id,
+        line_no,
+    from {{ ref('stg_orders__order_items') }}
     where _evaluated_at > {{ since }} and order_id is not null and line_no is not null
     union
-    select order_id, line_no from remapped_lines
+    select
+        order_id,
+        line_no,
+    from remapped_lines
 ),
 {% endif %}
 
@@ -55,7 +64,10 @@ orders as (
 ),
 
 products as (
-    select product_id, category_code from {{ ref('dim_products') }}
+    select
+        product_id,
+        category_code,
+    from {{ ref('dim_products') }}
 ),
 
 recomputed as (
@@ -69,10 +81,13 @@ recomputed as (
         order_items.unit_price,
         order_items.discount_amount,
         order_items.unit_cost,
-        cast(order_items.quantity * order_items.unit_price - order_items.discount_amount
-            as decimal(18, 2)) as net_sales,
-        cast(order_items.quantity * (order_items.unit_price - order_items.unit_cost)
-            - order_items.discount_amount as decimal(18, 2)) as profit,
+        cast(
+            order_items.quantity * order_items.unit_price - order_items.discount_amount as decimal(18, 2)
+        ) as net_sales,
+        cast(
+            order_items.quantity * (order_items.unit_price - order_items.unit_cost)
+            - order_items.discount_amount as decimal(18, 2)
+        ) as profit,
         orders.status in ('paid', 'shipped', 'completed') as is_purchase,
         orders.order_ts,
         cast(orders.order_ts as date) as order_date,
@@ -86,7 +101,9 @@ final as (
     select * from recomputed
     {% if is_incremental() %}
     union all by name
-    {{ removed_rows('recomputed', 'select order_id, line_no from changed_lines', ['order_id', 'line_no'], ['order_id', 'line_no']) }}
+    {{ removed_rows(
+        'recomputed', 'select order_id, line_no from changed_lines', ['order_id', 'line_no'], ['order_id', 'line_no'],
+    ) }}
     {% endif %}
 )
 

@@ -3,7 +3,10 @@
 with
 
 page_views as (
-    select customer_id, category_code, count(*) as page_views_90d
+    select
+        customer_id,
+        category_code,
+        count(*) as page_views_90d,
     from {{ ref('fct_web_events') }}
     where customer_id is not null
         and event_type = 'page_view'

@@ -8,7 +8,11 @@
 with
 
 ltv as (
-    select customer_id, probability_alive, as_of_date from {{ ref('tag_ltv') }}
+    select
+        customer_id,
+        probability_alive,
+        as_of_date,
+    from {{ ref('tag_ltv') }}
 ),
 
 final as (

@@ -2,7 +2,9 @@
 with
 
 complaints as (
-    select customer_id, count(*) as complaints_365d
+    select
+        customer_id,
+        count(*) as complaints_365d,
     from {{ ref('fct_tickets') }}
     where customer_id is not null
         and ticket_type = 'complaint'

@@ -12,7 +12,10 @@ metrics as (
 ),
 
 purchase_frequency as (
-    select customer_id, tag_value from {{ ref('tag_purchase_frequency') }}
+    select
+        customer_id,
+        tag_value,
+    from {{ ref('tag_purchase_frequency') }}
 ),
 
 scores as (

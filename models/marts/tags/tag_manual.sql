@@ -9,10 +9,11 @@ actions as (
 latest as (
     select *
     from actions
-    qualify row_number() over (
-        partition by customer_id, tag_code
-        order by operated_at desc, action desc, operator
-    ) = 1
+    qualify
+        row_number() over (
+            partition by customer_id, tag_code
+            order by operated_at desc, action desc, operator asc
+        ) = 1
 ),
 
 final as (
@@ -20,7 +21,10 @@ final as (
         customer_id,
         'manual' as tag_code,
         tag_code as tag_value,
-        'added by ' || coalesce(operator, 'unknown') || ' at ' || strftime(operated_at, '%Y-%m-%d %H:%M:%S') as evidence,
+        (
+            'added by ' || coalesce(operator, 'unknown')
+            || ' at ' || strftime(operated_at, '%Y-%m-%d %H:%M:%S')
+        ) as evidence,
         {{ as_of_date() }} as as_of_date,
     from latest
     where action = 'add'

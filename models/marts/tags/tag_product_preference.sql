@@ -24,7 +24,7 @@ ranked as (
         sum(category_net_sales) over (partition by customer_id) as total_net_sales,
         row_number() over (
             partition by customer_id
-            order by category_net_sales desc, last_bought_at desc, category_code
+            order by category_net_sales desc, last_bought_at desc, category_code asc
         ) as category_rank,
     from category_sales
 ),
@@ -38,9 +38,11 @@ final as (
                 then 'mixed'
             else category_code
         end as tag_value,
-        'top_category = ' || category_code
+        (
+            'top_category = ' || category_code
             || ', category_net_sales_365d = ' || category_net_sales
-            || ', net_sales_365d = ' || total_net_sales as evidence,
+            || ', net_sales_365d = ' || total_net_sales
+        ) as evidence,
         {{ as_of_date() }} as as_of_date,
     from ranked
     where category_rank = 1 and total_net_sales > 0

@@ -15,8 +15,10 @@ final as (
             when profit_365d >= {{ tag_param('profit_contribution', 'medium_min') }} * net_sales_365d then 'medium'
             else 'low'
         end as tag_value,
-        'profit_365d = ' || profit_365d || ', net_sales_365d = ' || net_sales_365d
-            || ', margin = ' || round(profit_365d / net_sales_365d, 4) as evidence,
+        (
+            'profit_365d = ' || profit_365d || ', net_sales_365d = ' || net_sales_365d
+            || ', margin = ' || round(profit_365d / net_sales_365d, 4)
+        ) as evidence,
         {{ as_of_date() }} as as_of_date,
     from metrics
 )

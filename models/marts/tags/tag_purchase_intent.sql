@@ -11,7 +11,9 @@ web_events as (
     from {{ ref('fct_web_events') }}
     where customer_id is not null
         -- only the events either window can count (DuckDB skips older row groups)
-        and {{ occurred_in_window('event_ts', 'greatest(' ~ tag_param('all', 'window_90d_days') ~ ', ' ~ tag_param('purchase_intent', 'cart_window_days') ~ ')') }}
+        and {{ occurred_in_window('event_ts', 'greatest('
+            ~ tag_param('all', 'window_90d_days') ~ ', '
+            ~ tag_param('purchase_intent', 'cart_window_days') ~ ')') }}
 ),
 
 purchases as (
@@ -20,7 +22,9 @@ purchases as (
         purchases,
         {{ days_since('order_date') }} as days_since_order,
     from {{ ref('int_customer_daily_purchases') }}
-    where {{ occurred_in_window('order_date', 'greatest(' ~ tag_param('all', 'window_365d_days') ~ ', ' ~ tag_param('purchase_intent', 'cart_window_days') ~ ')', 'date') }}
+    where {{ occurred_in_window('order_date', 'greatest('
+        ~ tag_param('all', 'window_365d_days') ~ ', '
+        ~ tag_param('purchase_intent', 'cart_window_days') ~ ')', 'date') }}
 ),
 
 web_signals as (
@@ -28,11 +32,11 @@ web_signals as (
         customer_id,
         count(*) filter (
             where event_type = 'page_view'
-                and {{ in_window('days_since_event', tag_param('all', 'window_90d_days')) }}
+            and {{ in_window('days_since_event', tag_param('all', 'window_90d_days')) }}
         ) as page_views_90d,
         count(*) filter (
             where event_type = 'add_to_cart'
-                and {{ in_window('days_since_event', tag_param('purchase_intent', 'cart_window_days')) }}
+            and {{ in_window('days_since_event', tag_param('purchase_intent', 'cart_window_days')) }}
         ) as add_to_carts_30d,
     from web_events
     group by customer_id

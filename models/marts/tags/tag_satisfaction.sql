@@ -27,8 +27,10 @@ final as (
             when score_sum >= {{ tag_param('satisfaction', 'neutral_min_score') }} * scored_tickets then 'neutral'
             else 'dissatisfied'
         end as tag_value,
-        'mean_satisfaction_365d = ' || round(score_sum / scored_tickets, 2)
-            || ' (scored_tickets = ' || scored_tickets || ')' as evidence,
+        (
+            'mean_satisfaction_365d = ' || round(score_sum / scored_tickets, 2)
+            || ' (scored_tickets = ' || scored_tickets || ')'
+        ) as evidence,
         {{ as_of_date() }} as as_of_date,
     from scores
 )

@@ -24,7 +24,7 @@ ranked as (
         sum(tickets) over (partition by customer_id) as tickets_total,
         row_number() over (
             partition by customer_id
-            order by tickets desc, latest_opened_at desc, channel_group
+            order by tickets desc, latest_opened_at desc, channel_group asc
         ) as group_rank,
     from group_counts
 ),

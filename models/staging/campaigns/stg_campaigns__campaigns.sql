@@ -1,4 +1,5 @@
-
+-- One row per campaign_id (the latest delivery wins), with the reason it is rejected (null = kept).
+-- A view: the verdict needs only the row, so it is judged at each read.
 with
 
 latest as (

@@ -32,7 +32,8 @@ campaigns as (
 
 {{ rank_versions('cleaned', ['event_id'], reevaluate={
     'parents': [
-        {'model': 'base_campaigns__campaigns', 'key': 'campaign_id', 'column': 'campaign_id', 'changed_at': '_loaded_at'},
+        {'model': 'base_campaigns__campaigns', 'key': 'campaign_id', 'column': 'campaign_id',
+         'changed_at': '_loaded_at'},
     ],
     'dated': ['event_ts'],
 }) }},

@@ -9,21 +9,35 @@ source as (
     where {{ not_yet_loaded('crm/manual_tags') }}
 ),
 
-cleaned as (
+cleaned_columns as (
     select
         {{ clean_key('account_id') }} as account_id,
         {{ normalize_code('tag_code') }} as tag_code,
         {{ normalize_code('action') }} as action,
         trim(operator) as operator,
         operated_at,
-        -- the key: an action is only superseded by an exact duplicate of itself
-        case when {{ clean_key('account_id') }} is not null and {{ normalize_code('tag_code') }} is not null
-            then concat_ws('|', {{ clean_key('account_id') }}, {{ normalize_code('tag_code') }}, {{ normalize_code('action') }},
-                trim(operator), cast(operated_at as varchar)) end as action_key,
         _source_file,
         _source_row_number,
         _delivered_at,
     from source
+),
+
+cleaned as (
+    select
+        account_id,
+        tag_code,
+        action,
+        operator,
+        operated_at,
+        -- the key: an action is only superseded by an exact duplicate of itself
+        case
+            when account_id is null or tag_code is null then null
+            else concat_ws('|', account_id, tag_code, action, operator, cast(operated_at as varchar))
+        end as action_key,
+        _source_file,
+        _source_row_number,
+        _delivered_at,
+    from cleaned_columns
 ),
 
 {{ rank_versions('cleaned', ['action_key'], 'operated_at desc nulls last') }}

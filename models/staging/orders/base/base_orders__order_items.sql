@@ -28,7 +28,10 @@ cleaned as (
 ),
 
 orders as (
-    select order_id, rejection_reason from {{ ref('stg_orders__orders') }}
+    select
+        order_id,
+        rejection_reason,
+    from {{ ref('stg_orders__orders') }}
 ),
 
 products as (
