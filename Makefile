@@ -32,7 +32,7 @@ lint: $(STAMP)
 lint-sql: $(STAMP)
 	mkdir -p target
 	rm -f target/sqlfluff.duckdb
-	CRM_WAREHOUSE_PATH=target/sqlfluff.duckdb $(VENV)/bin/sqlfluff lint models
+	CRM_WAREHOUSE_PATH=target/sqlfluff.duckdb $(VENV)/bin/sqlfluff lint models tests/dbt
 
 lock: $(STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable > requirements.lock.new

@@ -17,8 +17,11 @@ repeated as (
     {{ repeated_key_hashes('held', ['customer_id', 'tag_code', 'multi_value']) }}
 )
 
-select customer_id, tag_code, count(*) as values_held
+select
+    held.customer_id,
+    held.tag_code,
+    count(*) as values_held
 from held
-where hash(customer_id, tag_code, multi_value) in (select key_hash from repeated)
-group by customer_id, tag_code, multi_value
+where hash(held.customer_id, held.tag_code, held.multi_value) in (select repeated.key_hash from repeated)
+group by held.customer_id, held.tag_code, held.multi_value
 having count(*) > 1

@@ -11,10 +11,20 @@ contact_tags as (
 ),
 
 tag_rows as (
-    select 'customer_tags' as mart, customer_id as holder_id, tag_code, tag_value, evidence
+    select
+        'customer_tags' as mart,
+        customer_id as holder_id,
+        tag_code,
+        tag_value,
+        evidence
     from customer_tags
     union all
-    select 'contact_tags' as mart, contact_id as holder_id, tag_code, tag_value, evidence
+    select
+        'contact_tags' as mart,
+        contact_id as holder_id,
+        tag_code,
+        tag_value,
+        evidence
     from contact_tags
 ),
 

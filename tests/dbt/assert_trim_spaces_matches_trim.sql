@@ -9,9 +9,12 @@ samples as (
         chr(12288) || 'AC001', 'AC001' || chr(12288), chr(160) || 'AC001', 'AC001' || chr(160),
         chr(8195) || 'x' || chr(8239), '上海', ' 上海 ', chr(12288) || '上海市' || chr(12288),
         chr(8203) || 'AC001', 'Ünïcödé ', null
-    ]) as value
+    ]) as sample_text
 )
 
-select value, trim(value) as expected, {{ trim_spaces('value') }} as actual
+select
+    sample_text,
+    trim(sample_text) as expected,
+    {{ trim_spaces('sample_text') }} as actual
 from samples
-where {{ trim_spaces('value') }} is distinct from trim(value)
+where {{ trim_spaces('sample_text') }} is distinct from trim(sample_text)
