@@ -100,8 +100,8 @@ def key_label(key: list[str]) -> str:
 def repeated_key_hashes(relation: str, key: list[str], where: str = "true") -> str:
     """The 64-bit hashes of `key` held by more than one row of `relation` (where `where`): a
     duplicate finder groups these first, and the key strings only where a hash repeats (which
-    also drops two keys that merely share a hash). Grouping the strings of every row cost
-    10-30% more (1M customers, 20M order lines: 2.9-3.4 s against 2.3-2.4 s)."""
+    also drops two keys that merely share a hash): grouping the strings of every row costs more
+    (docs/benchmark.md, "The measurements behind the code's comments")."""
     keys = ", ".join(key)
     return (f"select hash({keys}) as key_hash from {relation} where {where} "
             "group by key_hash having count(*) > 1")
@@ -115,9 +115,8 @@ def unique_key_suite(
     null key part are left to the not-null expectations (as dbt's unique tests skip them).
 
     One grouping query, materialised once, where GX's unique expectations window over the whole
-    table twice (for the unexpected count, then again for the examples): at 1M customers those
-    were 45 s of the gate's 105 s in DuckDB. It groups the key's hash first
-    (repeated_key_hashes).
+    table twice (for the unexpected count, then again for the examples; their cost is in
+    docs/benchmark.md). It groups the key's hash first (repeated_key_hashes).
     """
     keys = ", ".join(key)
     label = key_label(key)
