@@ -105,6 +105,9 @@ def build(
     unit_tests=False leaves out dbt unit tests: they test the SQL, not the data, so a
     production refresh leaves them to CI (as dbt recommends). project_dir: another copy of the
     dbt project (a change under trial), built with this repository's profiles.yml."""
+    from crm_tags.segments.check import check_before_build
+
+    check_before_build(warehouse, project_dir)  # a bad segment definition stops before dbt
     args = ["build"] + (["--select", select] if select else []) + (["--full-refresh"] if full_refresh else [])
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]

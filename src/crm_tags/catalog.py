@@ -36,6 +36,7 @@ CADENCE_PERIOD = {
 
 # The folder of models/marts/ whose direct models are the BI marts (customer_tags, ...).
 MARTS_FQN = ("marts",)
+SEGMENTS_FQN = ("marts", "segments")
 AUDIT_FQN = ("audit",)
 TAG_MODEL_PREFIX = "tag_"
 
@@ -171,11 +172,13 @@ class DbtGraph:
 
     @cached_property
     def bi_marts(self) -> set[str]:
-        """customer_tags, customer_profile, contact_tags, tag_catalog, tag_value_labels."""
+        """customer_tags, customer_profile, contact_tags, tag_catalog, tag_value_labels, and the
+        segments (models/marts/segments/): what every cadence rebuilds after its tags."""
         return {
             name
             for name, node in self.nodes.items()
-            if node["resource_type"] == "model" and self.folder(name) == MARTS_FQN
+            if node["resource_type"] == "model"
+            and (self.folder(name) == MARTS_FQN or self.folder(name) == SEGMENTS_FQN)
         }
 
 

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "docs": ("crm_tags.docs", "write the dbt docs site (one offline HTML page) and check it documents everything"),
     "bench": ("crm_tags.bench", "benchmark the build against a hand-written DuckDB reference"),
     "dagster-dev": ("crm_tags.dagster_dev", "start the Dagster UI on the demo warehouse"),
+    "segments": ("crm_tags.segments.cli", "validate, preview and export segments (docs/segments.md)"),
 }
 
 

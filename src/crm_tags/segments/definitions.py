@@ -199,6 +199,7 @@ class _Reader:
         self.text = path.read_text(encoding="utf-8")
         self.problems: list[DefinitionProblem] = []
         self.where_nodes: dict[str, yaml.Node] = {}  # segment code -> its where scalar
+        self.declared: list[str] = []  # every segment code of the file, even a faulty segment's
         self.list_nodes: dict[str, dict[str, yaml.Node]] = {}  # list code -> entry nodes
 
     def problem(self, node: yaml.Node | None, subject: str, message: str) -> None:
@@ -304,8 +305,9 @@ class _Reader:
         fields = self.mapping(node, subject, SEGMENT_FIELDS, SEGMENT_OPTIONAL)
         if fields is None:
             return None
-        before = len(self.problems)
         code = self.code_of(fields, subject)
+        if code and IDENTIFIER.fullmatch(code):
+            self.declared.append(code)
         texts = {k: self.text_of(fields, k, subject) for k in SEGMENT_FIELDS[1:]}
         percent = self.holdout(fields.get("holdout_percent"), subject)
         salt = self.text_of(fields, "holdout_salt", subject) if "holdout_salt" in fields else code
@@ -317,8 +319,8 @@ class _Reader:
             except ExpressionError as error:
                 self.expression_problem(where_node, subject, error.offset, error.length,
                                         error.message)
-        if tree is None or len(self.problems) > before:
-            return None
+        if tree is None or not code or not IDENTIFIER.fullmatch(code):
+            return None  # a segment without a usable code or condition is not checked further
         self.where_nodes.setdefault(code, where_node)
         return Segment(code, texts["label_zh"], texts["label_en"], texts["owner"],
                        texts["description"], str(where_node.value), tree, line, percent, salt)
@@ -385,9 +387,11 @@ class _Reader:
             list_codes.add(plist.code)
             for rank, code in enumerate(plist.segments, start=1):
                 node = nodes.get(plist.code, {}).get(code)
-                if code not in by_code:
+                if code not in self.declared:
                     self.problem(node, subject, f"unknown segment '{code}'; expected one of: "
-                                 f"{', '.join(sorted(by_code)) or '(none)'}")
+                                 f"{', '.join(sorted(self.declared)) or '(none)'}")
+                elif code not in by_code:
+                    continue  # a faulty segment: its own problems are reported
                 elif code in placed:
                     self.problem(node, subject, f"segment {code} is already in priority list "
                                  f"{placed[code]}; a segment is in one priority list at most")
@@ -402,7 +406,7 @@ class _Reader:
 
     def check_meaning(self, segments: list[Segment]) -> None:
         assert self.vocabulary is not None
-        codes = [s.code for s in segments]
+        codes = self.declared
         for segment in segments:
             node = self.where_nodes.get(segment.code)
             for problem in self.vocabulary.check(segment.tree, codes):

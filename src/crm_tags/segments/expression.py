@@ -98,6 +98,8 @@ def _read_string(expression: str, start: int) -> tuple[str, int]:
     position = start + 1
     while position < len(expression):
         char = expression[position]
+        if char == "\x00":
+            raise ExpressionError("unexpected NUL character in a value", position)
         if char == "'":
             if expression[position + 1 : position + 2] == "'":
                 chars.append("'")
