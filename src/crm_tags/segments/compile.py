@@ -47,8 +47,8 @@ class Compiled:
 
 class _Params:
     """Bound parameters ($p1 ...), or with inline=True escaped SQL literals: a preview is one
-    short query in a fresh process, where DuckDB's parameter binding alone costs 0.5-0.8 s (it
-    imports pandas and numpy to convert the values)."""
+    short query in a fresh process, and DuckDB's parameter binding imports pandas and numpy to
+    convert the values, which costs more than the query (docs/benchmark.md, Segments)."""
 
     def __init__(self, inline: bool = False) -> None:
         self.values: dict[str, object] = {}

@@ -91,7 +91,7 @@ def preview(warehouse: Path, expression: str, sample_size: int = 10) -> PreviewR
             raise PreviewError("\n".join(
                 str(expression_error(expression, p.offset, p.length, p.message))
                 for p in problems))
-        # values inlined as escaped literals: binding parameters would import pandas (0.6 s)
+        # values inlined as escaped literals: binding parameters would import pandas
         compiled = filter_sql(tree, vocabulary, "marts.customer_profile", "marts.customer_tags",
                               "marts.segment_members", inline=True)
         customers, as_of = con.sql(
