@@ -19,6 +19,7 @@ from orchestration.freshness import build_tag_freshness_checks
 from orchestration.quality_checks import QualityGate, build_quality_gate_checks
 from orchestration.resources import Warehouse
 from orchestration.schedules import cadence_jobs, cadence_schedules, full_build_job
+from orchestration.segments import segment_definitions
 from orchestration.warehouse_state import build_warehouse_state_sensor
 
 cadence_by_tag_key = {
@@ -36,7 +37,7 @@ def build_definitions(
     warehouse: Warehouse | None = None, gate: QualityGate | None = None
 ) -> Definitions:
     """The code location; tests pass their own warehouse paths and gate."""
-    return Definitions(
+    tags = Definitions(
         assets=[landing_zone, crm_dbt, candidate_warehouse, published_warehouse],
         asset_checks=[quality_gate, tag_freshness],
         jobs=[*cadence_jobs.values(), full_build_job],
@@ -48,6 +49,7 @@ def build_definitions(
             "gate": gate or QualityGate(),
         },
     )
+    return Definitions.merge(tags, segment_definitions)  # one asset per segment
 
 
 defs = build_definitions()
