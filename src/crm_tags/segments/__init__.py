@@ -10,6 +10,7 @@ from crm_tags.segments.definitions import (
     Segment,
     SegmentDefinitionError,
     SegmentFile,
+    holdout_bucket,
     load_segments,
     segments_file,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "SegmentDefinitionError",
     "SegmentFile",
     "Vocabulary",
+    "holdout_bucket",
     "load_segments",
     "segments_file",
 ]

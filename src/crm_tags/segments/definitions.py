@@ -94,6 +94,16 @@ class SegmentDefinitionError(ValueError):
 # --- the definitions -------------------------------------------------------------------------
 
 
+HOLDOUT_BUCKETS = 10_000
+
+
+def holdout_bucket(salt: str, customer_id: str) -> int:
+    """0-9999: the first 32 bits of md5(salt + ':' + customer_id), modulo 10,000. The same
+    function as the dbt macro segment_holdout_bucket (macros/segments.sql), on any engine."""
+    digest = hashlib.md5(f"{salt}:{customer_id}".encode()).hexdigest()
+    return int(digest[:8], 16) % HOLDOUT_BUCKETS
+
+
 @dataclass(frozen=True)
 class Segment:
     code: str
@@ -121,6 +131,10 @@ class Segment:
             if isinstance(node, InSegment):
                 seen.setdefault(str(node.code.value))
         return list(seen)
+
+    def is_holdout(self, customer_id: str) -> bool:
+        """Whether a member is in the holdout group: its bucket is below holdout_percent x 100."""
+        return holdout_bucket(self.holdout_salt, customer_id) < int(self.holdout_percent * 100)
 
     @property
     def definition_hash(self) -> str:
@@ -306,7 +320,7 @@ class _Reader:
         if fields is None:
             return None
         code = self.code_of(fields, subject)
-        if code and IDENTIFIER.fullmatch(code):
+        if code and IDENTIFIER.fullmatch(code) and code not in self.declared:
             self.declared.append(code)
         texts = {k: self.text_of(fields, k, subject) for k in SEGMENT_FIELDS[1:]}
         percent = self.holdout(fields.get("holdout_percent"), subject)
