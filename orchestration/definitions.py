@@ -34,9 +34,11 @@ warehouse_state = build_warehouse_state_sensor(
 
 
 def build_definitions(
-    warehouse: Warehouse | None = None, gate: QualityGate | None = None
+    warehouse: Warehouse | None = None,
+    gate: QualityGate | None = None,
+    segments: Definitions | None = None,
 ) -> Definitions:
-    """The code location; tests pass their own warehouse paths and gate."""
+    """The code location; tests pass their own warehouse paths, gate and segments."""
     tags = Definitions(
         assets=[landing_zone, crm_dbt, candidate_warehouse, published_warehouse],
         asset_checks=[quality_gate, tag_freshness],
@@ -49,7 +51,7 @@ def build_definitions(
             "gate": gate or QualityGate(),
         },
     )
-    return Definitions.merge(tags, segment_definitions)  # one asset per segment
+    return Definitions.merge(tags, segments or segment_definitions)  # an asset per segment
 
 
 defs = build_definitions()

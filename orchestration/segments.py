@@ -132,7 +132,6 @@ def build_segment_definitions(file: SegmentFile) -> Definitions:
     job = define_asset_job(
         "segments",
         selection=AssetSelection.groups(GROUP),
-        partitions_def=run_dates,
         description="Record each segment's members in the published warehouse (run by "
                     "segments_after_publish after every publish).",
     )

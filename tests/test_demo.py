@@ -27,3 +27,11 @@ def test_demo_generates_builds_validates_and_summarises(tmp_path: Path):
     assert 350 <= customers <= 400  # a few generated accounts are deleted
     grades = query(warehouse, "select count(*) from marts.customer_tags where tag_code = 'customer_grade'")
     assert grades == [(customers,)]
+    # the shipped segments (segments/segments.yml), each with its member count
+    assert "Segments as of 2025-06-30" in result.stdout
+    segments = query(warehouse, "select segment_code, member_count from marts.segment_catalog")
+    assert {"vip_frequent", "electronics_browsers_not_blacklisted", "win_back"} <= {
+        code for code, _ in segments}
+    lines = result.stdout.splitlines()
+    for code, members in segments:
+        assert any(line.split()[:1] == [code] and f"{members:,}" in line for line in lines), code

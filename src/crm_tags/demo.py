@@ -114,6 +114,7 @@ def print_summary(warehouse: Path) -> None:
             share = n / customers if customers else 0
             print(f"  {label:<20} {value:<22} {zh:<10} {en:<24} {n:>9,} {share:>7.1%}")
             last_code = code
+        print_segments(con)
         print("\nLanding zone reconciliation (rows in = kept + rejected + superseded):\n")
         for table, rows_in, kept, rejected, superseded, balanced in con.sql("""
             select source_table, rows_in, rows_kept, rows_rejected, duplicates_superseded, is_balanced
@@ -121,3 +122,25 @@ def print_summary(warehouse: Path) -> None:
         """).fetchall():
             mark = "ok" if balanced else "IMBALANCED"
             print(f"  {table:<28} {rows_in:>11,} = {kept:>11,} + {rejected:>8,} + {superseded:>8,}  {mark}")
+
+
+def print_segments(con: duckdb.DuckDBPyConnection) -> None:
+    """The segments (segments/segments.yml) with their members, when the warehouse has them."""
+    tables = {row[0] for row in con.sql(
+        "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+    if "segment_catalog" not in tables:
+        return
+    rows = con.sql("""
+        select segment_code, label_zh, label_en, member_count, share, holdout_count,
+               priority_list, priority_rank, definition, as_of_date
+        from marts.segment_catalog order by segment_code
+    """).fetchall()
+    as_of = rows[0][-1] if rows else None
+    print(f"\nSegments as of {as_of}: members and share of the customers "
+          "(crm-tags segments preview \"CONDITION\" tries another):\n")
+    for code, zh, en, members, share, holdout, plist, rank, definition, _ in rows:
+        extra = f"  holdout {holdout:,}" if holdout else ""
+        if plist:
+            extra += f"  [{plist} #{rank}]"
+        print(f"  {code:<38} {zh:<10} {en:<24} {members:>9,} {float(share or 0):>7.1%}{extra}")
+        print(f"  {'':<38} where {' '.join(definition.split())}")

@@ -508,8 +508,7 @@ def _file_position(text: str, node: yaml.ScalarNode, offset: int) -> tuple[int, 
             index = found
             break
         index = found + 1
-    else:
-        index = min(index, max(end - 1, node.start_mark.index))
+    # else: the offset is the end of the expression, just after its last character
     line = text.count("\n", 0, index) + 1
     column = index - (text.rfind("\n", 0, index) + 1) + 1
     return line, column
