@@ -87,7 +87,8 @@ class Vocabulary:
         tags = {}
         for code, tag in catalog.items():
             listed = frozenset(_value_code(v) for v in tag.values)
-            is_category = tag.values_from == "product_categories"
+            is_category = (getattr(tag, "values_from", None) == "product_categories"
+                           or bool(getattr(tag, "values_are_product_categories", False)))
             values = (None if known is None else known | listed) if is_category else listed
             tags[code] = TagTerm(code, tag.level, tag.is_multi_valued, values, is_category)
         notes = []
