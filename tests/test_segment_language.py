@@ -5,12 +5,15 @@ hand-made profile in DuckDB), hostile values, and the holdout hash."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from crm_tags import PROJECT_DIR
+from crm_tags.build import DbtError
 from crm_tags.catalog import read_catalog
 from crm_tags.segments import (
     SegmentDefinitionError,
@@ -18,6 +21,7 @@ from crm_tags.segments import (
     holdout_bucket,
     load_segments,
 )
+from crm_tags.segments.check import check_before_build
 from crm_tags.segments.compile import filter_sql, membership_sql, sql_literal
 from crm_tags.segments.expression import (
     BoolOp,
@@ -240,7 +244,8 @@ def test_not_yaml_and_not_a_mapping(tmp_path):
     assert problem.message.startswith("not valid YAML") and problem.line == 2
     [problem] = problems_of(tmp_path, "segments:\n  - just text\n", None)
     assert (problem.line, problem.message) == (2, ("expected a mapping with code, label_zh, "
-                                                  "label_en, owner, description, where"))
+                                                  "label_en, owner, description, where, "
+                                                  "holdout_percent, holdout_salt"))
 
 
 def test_a_missing_default_file_means_no_segments_but_an_explicit_one_is_an_error(
@@ -252,10 +257,17 @@ def test_a_missing_default_file_means_no_segments_but_an_explicit_one_is_an_erro
     assert (missing.segments, missing.exists) == ([], False)
     with pytest.raises(SegmentDefinitionError, match="the file does not exist"):
         load_segments(tmp_path / "none.yml")
+    # a copy of the dbt project without segments/ builds no segments (tests change copies)
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(PROJECT_DIR / "dbt_project.yml", project)
+    assert check_before_build(None, project).segments == []
     monkeypatch.setenv("CRM_SEGMENTS_FILE", str(tmp_path / "none.yml"))
     assert segments_file() == tmp_path / "none.yml"
     with pytest.raises(SegmentDefinitionError, match="the file does not exist"):
         load_segments()
+    with pytest.raises(DbtError, match="the file does not exist"):
+        check_before_build(None, project)
 
 
 def test_the_shipped_file_is_valid(vocabulary, monkeypatch):

@@ -24,6 +24,7 @@ from crm_tags.segments.definitions import (
     SegmentFile,
     load_segments,
     segments_file,
+    segments_file_configured,
 )
 from crm_tags.segments.vocabulary import Vocabulary
 
@@ -54,17 +55,16 @@ def check_segments(path: Path | None = None, warehouse: Path | None = None,
                    project_dir: Path | None = None) -> SegmentFile:
     """Load and check the segments file (default: segments_file(project_dir)); raises
     SegmentDefinitionError listing every mistake."""
-    explicit = path is not None
-    path = Path(path) if explicit else segments_file(project_dir)
-    return load_segments(path, catalog_vocabulary(warehouse, project_dir),
-                         required=explicit or None)
+    required = path is not None or segments_file_configured()
+    path = Path(path) if path is not None else segments_file(project_dir)
+    return load_segments(path, catalog_vocabulary(warehouse, project_dir), required=required)
 
 
 def check_before_build(warehouse: Path | None, project_dir: Path | None = None) -> SegmentFile:
     """check_segments for a build into `warehouse`; raises crm_tags.build.DbtError (what the
     build's callers report) with every mistake, before dbt starts."""
     try:
-        path = segments_file(project_dir)
-        return load_segments(path, catalog_vocabulary(warehouse, project_dir))
+        return load_segments(segments_file(project_dir), catalog_vocabulary(warehouse, project_dir),
+                             required=segments_file_configured())
     except SegmentDefinitionError as error:
         raise DbtError(str(error)) from error

@@ -53,6 +53,12 @@ def segments_file(project_dir: Path | None = None) -> Path:
     return (project_dir or PROJECT_DIR) / DEFAULT_SEGMENTS_FILE
 
 
+def segments_file_configured() -> bool:
+    """Whether $CRM_SEGMENTS_FILE names the file (then it must exist: a typo in the path is
+    an error, not a project without segments)."""
+    return bool(os.environ.get(SEGMENTS_FILE_ENV, "").strip())
+
+
 # --- problems --------------------------------------------------------------------------------
 
 
@@ -194,7 +200,7 @@ def load_segments(path: Path | None = None, vocabulary: Vocabulary | None = None
     """Read and check a segments file (default: segments_file()). Without a vocabulary only the
     structure and the syntax are checked. A missing default file means no segments; a missing
     file that was asked for ($CRM_SEGMENTS_FILE, `path`, or required=True) is an error."""
-    explicit = path is not None or bool(os.environ.get(SEGMENTS_FILE_ENV, "").strip())
+    explicit = path is not None or segments_file_configured()
     path = Path(path) if path is not None else segments_file()
     if not path.exists():
         if required or (required is None and explicit):
@@ -234,7 +240,7 @@ class _Reader:
         lists: list[PriorityList] = []
         if root is None:
             return SegmentFile(self.path, [], notes=[f"{self.name} is empty: no segments"])
-        top = self.mapping(root, "segments file", TOP_LEVEL, ())
+        top = self.mapping(root, "segments file", (), TOP_LEVEL)
         if top is not None:
             for item in self.sequence(top.get("segments"), "segments file", "segments"):
                 segment = self.segment(item)
@@ -260,10 +266,10 @@ class _Reader:
 
     def mapping(self, node: yaml.Node, subject: str, required: Iterable[str],
                 optional: Iterable[str]) -> dict[str, yaml.Node] | None:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, subject, f"expected a mapping with {', '.join(required)}")
-            return None
         allowed = list(required) + list(optional)
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, subject, f"expected a mapping with {', '.join(allowed)}")
+            return None
         fields: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
@@ -274,7 +280,7 @@ class _Reader:
                 self.problem(key_node, subject, f"field '{key}' is given twice")
             else:
                 fields[key] = value_node
-        missing = [k for k in required if k not in fields and subject != "segments file"]
+        missing = [k for k in required if k not in fields]
         if missing:
             self.problem(node, subject, f"missing field{'s' if len(missing) > 1 else ''} "
                          f"{', '.join(missing)}")

@@ -15,7 +15,12 @@ import duckdb
 import pyarrow as pa
 
 from crm_tags.segments.compile import membership_sql
-from crm_tags.segments.definitions import SegmentFile, load_segments, segments_file
+from crm_tags.segments.definitions import (
+    SegmentFile,
+    load_segments,
+    segments_file,
+    segments_file_configured,
+)
 from crm_tags.segments.vocabulary import Vocabulary
 
 DEFINITION_SCHEMA = pa.schema([
@@ -50,7 +55,7 @@ def checked_file(project_dir: Path, tag_definitions: duckdb.DuckDBPyRelation,
     vocabulary = Vocabulary.from_warehouse(con, relation_sql(tag_definitions),
                                            relation_sql(tag_values))
     return load_segments(segments_file(project_dir), vocabulary,
-                         required=False), vocabulary
+                         required=segments_file_configured()), vocabulary
 
 
 def definitions_table(con: duckdb.DuckDBPyConnection, project_dir: Path,
