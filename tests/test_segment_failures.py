@@ -1,5 +1,6 @@
 """A bad segment definition publishes nothing. On a published warehouse (the hand-made
-landing zone of test_warehouse, categories books and electronics), each kind of mistake stops
+landing zone of test_warehouse: its data holds the categories books and electronics, the seeds
+configure more, such as software), each kind of mistake stops
 `crm-tags build` (build_and_publish) before dbt starts, with a message naming the segment, its
 line and column, and what was expected; the published file is untouched. The build's own
 check (inside dbt, for a first build with no warehouse to read categories from) and Dagster's
@@ -32,6 +33,12 @@ GOOD = """segments:
     owner: marketing
     description: grade vip
     where: customer_grade = 'vip'
+  - code: software
+    label_zh: 软件
+    label_en: Software
+    owner: marketing
+    description: a category the seeds configure, though no product or visit of it is delivered
+    where: browsing_interest has 'software'
 """
 
 
@@ -45,7 +52,7 @@ def bad_file(where: str, extra: str = "") -> str:
 """ + extra
 
 
-BAD_LINE = 13  # the line of the bad segment's where
+BAD_LINE = 19  # the line of the bad segment's where
 
 CASES = {
     "unknown tag": (
@@ -58,8 +65,8 @@ CASES = {
         "ordinary, potential, vip")),
     "category the published warehouse does not know": (
         bad_file("browsing_interest has 'toys'"), 34,
-        ("'toys' is not a value of browsing_interest in the categories this warehouse knows; "
-        "expected one of: books, electronics")),
+        ("'toys' is not a value of browsing_interest in the shop's categories (seeds and data); "
+        "expected one of: apparel, beauty, books, electronics")),
     "has on a single-valued tag": (
         bad_file("customer_grade has 'vip'"), 12,
         "'has' needs a multi-valued tag; customer_grade is single-valued"),
@@ -120,7 +127,8 @@ def test_a_bad_definition_stops_the_build_before_dbt_and_publishes_nothing(
     assert "nothing was built" in error
     assert not (target / "run_results.json").exists()  # dbt never started
     assert digest(warehouse) == before
-    assert query(warehouse, "select segment_code from marts.segment_catalog") == [("vip",)]
+    assert query(warehouse, "select segment_code, member_count from marts.segment_catalog "
+                            "order by 1") == [("software", 0), ("vip", 1)]
 
 
 def test_validate_names_the_mistakes_and_passes_the_good_file(published, tmp_path, capsys):
@@ -133,7 +141,7 @@ def test_validate_names_the_mistakes_and_passes_the_good_file(published, tmp_pat
     assert "'toys' is not a value of browsing_interest" in capsys.readouterr().err
     path.write_text(GOOD, encoding="utf-8")
     assert main(["segments", "validate", str(path), "--warehouse", str(warehouse)]) == 0
-    assert "1 segment(s) valid" in capsys.readouterr().out
+    assert "2 segment(s) valid" in capsys.readouterr().out
 
 
 def test_without_a_warehouse_the_build_itself_checks_the_categories(published, tmp_path,

@@ -126,7 +126,7 @@ def test_syntax_errors_name_the_offset_and_what_was_expected(expression, offset,
      ("'vvip' is not a value of customer_grade in the catalog; expected one of: important, "
      "ordinary, potential, vip (did you mean vip?)")),
     ("browsing_interest has 'toys'", 22,
-     ("'toys' is not a value of browsing_interest in the categories this warehouse knows; "
+     ("'toys' is not a value of browsing_interest in the shop's categories (seeds and data); "
      "expected one of: books, electronics, 宠物用品")),
     ("product_preference = 'mixed' and product_preference = 'books'", 0, None),
     ("customer_grade has 'vip'", 0,

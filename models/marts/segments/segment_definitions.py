@@ -20,4 +20,5 @@ def model(dbt, session):
         Path.cwd(),
         tag_definitions=dbt.ref("tag_definitions"),
         tag_values=dbt.ref("tag_value_definitions"),
+        category_seeds=[dbt.ref("category_mapping"), dbt.ref("category_labels")],
     )

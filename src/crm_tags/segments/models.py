@@ -2,8 +2,8 @@
 
 Both models read the segments file and check it against the catalog tables this very build has
 just made (reference.tag_definitions, reference.tag_value_definitions: the category tags'
-values are the categories of this run's data), so a bad definition fails the build and nothing
-is published. `crm-tags build` and Dagster check the file before dbt starts as well
+values are the categories of this run's data) and the category seeds, so a bad definition
+fails the build and nothing is published. `crm-tags build` and Dagster check the file before dbt starts as well
 (crm_tags.segments.check.check_before_build).
 """
 
@@ -21,7 +21,7 @@ from crm_tags.segments.definitions import (
     segments_file,
     segments_file_configured,
 )
-from crm_tags.segments.vocabulary import Vocabulary
+from crm_tags.segments.vocabulary import Vocabulary, configured_categories
 
 DEFINITION_SCHEMA = pa.schema([
     ("segment_code", pa.string()),
@@ -50,19 +50,22 @@ def relation_sql(relation: duckdb.DuckDBPyRelation) -> str:
 
 
 def checked_file(project_dir: Path, tag_definitions: duckdb.DuckDBPyRelation,
-                 tag_values: duckdb.DuckDBPyRelation,
+                 tag_values: duckdb.DuckDBPyRelation, category_seeds: list[duckdb.DuckDBPyRelation],
                  con: duckdb.DuckDBPyConnection) -> tuple[SegmentFile, Vocabulary]:
+    categories = configured_categories(con, [relation_sql(r) for r in category_seeds])
     vocabulary = Vocabulary.from_warehouse(con, relation_sql(tag_definitions),
-                                           relation_sql(tag_values))
+                                           relation_sql(tag_values), categories)
     return load_segments(segments_file(project_dir), vocabulary,
                          required=segments_file_configured()), vocabulary
 
 
 def definitions_table(con: duckdb.DuckDBPyConnection, project_dir: Path,
                       tag_definitions: duckdb.DuckDBPyRelation,
-                      tag_values: duckdb.DuckDBPyRelation) -> pa.Table:
+                      tag_values: duckdb.DuckDBPyRelation,
+                      category_seeds: list[duckdb.DuckDBPyRelation]) -> pa.Table:
     """One row per segment of the file, in file order (model segment_definitions)."""
-    file, vocabulary = checked_file(project_dir, tag_definitions, tag_values, con)
+    file, vocabulary = checked_file(project_dir, tag_definitions, tag_values, category_seeds,
+                                    con)
     order = {s.code: n for n, s in enumerate(file.evaluation_order(), start=1)}
     rows = []
     for segment in file.segments:
@@ -92,9 +95,11 @@ def definitions_table(con: duckdb.DuckDBPyConnection, project_dir: Path,
 def matches(con: duckdb.DuckDBPyConnection, project_dir: Path,
             profile: duckdb.DuckDBPyRelation, tags: duckdb.DuckDBPyRelation,
             tag_definitions: duckdb.DuckDBPyRelation,
-            tag_values: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+            tag_values: duckdb.DuckDBPyRelation,
+            category_seeds: list[duckdb.DuckDBPyRelation]) -> duckdb.DuckDBPyRelation:
     """(segment_code, customer_id) of every segment's members, priority lists applied
     (model segment_matches): one SQL statement, values bound as parameters."""
-    file, vocabulary = checked_file(project_dir, tag_definitions, tag_values, con)
+    file, vocabulary = checked_file(project_dir, tag_definitions, tag_values, category_seeds,
+                                    con)
     compiled = membership_sql(file, vocabulary, relation_sql(profile), relation_sql(tags))
     return con.sql(compiled.sql, params=compiled.params or None)

@@ -18,7 +18,7 @@ import duckdb
 
 from crm_tags.segments.compile import filter_sql
 from crm_tags.segments.expression import ExpressionError, parse
-from crm_tags.segments.vocabulary import Vocabulary
+from crm_tags.segments.vocabulary import CATEGORY_SEEDS, Vocabulary, configured_categories
 
 NO_GRADE = "(none)"
 
@@ -81,7 +81,8 @@ def preview(warehouse: Path, expression: str, sample_size: int = 10) -> PreviewR
     except ExpressionError as error:
         raise expression_error(expression, error.offset, error.length, error.message) from None
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        vocabulary = Vocabulary.from_warehouse(con)
+        vocabulary = Vocabulary.from_warehouse(con, categories=configured_categories(
+            con, [f"reference.{seed}" for seed in CATEGORY_SEEDS]))
         segments = []
         if _has_table(con, "marts", "segment_catalog"):
             segments = [r[0] for r in con.sql(

@@ -5,9 +5,11 @@ The tags come from the tag catalog (var tag_catalog in dbt_project.yml), read ei
 crm_tags.catalog.read_catalog() (before a build) or from the warehouse's reference tables built
 from it (reference.tag_definitions, reference.tag_value_definitions: inside the build, and for
 a preview of the published warehouse). The values of the category tags (product_preference,
-browsing_interest) are the categories present in the data, so they are known only where a
-warehouse holds them; before the first build they are not checked here, and the build checks
-them against the categories it has just computed.
+browsing_interest) are the shop's categories: those configured in seeds/category_mapping.csv and
+seeds/category_labels.csv, and those present in the data (core.dim_product_categories, which
+may hold categories no seed lists). The data's categories are known only where a warehouse
+holds them: before the first build a value outside the configured ones is not checked here, and
+the build checks it against the categories it has just computed.
 """
 
 from __future__ import annotations
@@ -81,8 +83,9 @@ class Vocabulary:
 
     @classmethod
     def from_catalog(cls, catalog: Mapping, categories: Iterable[str] | None) -> Vocabulary:
-        """From read_catalog()'s entries; `categories`: the category codes a warehouse knows
-        (None when there is no warehouse yet: category values are then not checked)."""
+        """From read_catalog()'s entries; `categories`: every category code the shop knows (the
+        seeds' and a warehouse's), or None when the data's are unknown (no warehouse yet: the
+        category values are then not checked)."""
         known = None if categories is None else frozenset(categories)
         tags = {}
         for code, tag in catalog.items():
@@ -94,27 +97,29 @@ class Vocabulary:
         notes = []
         if categories is None and any(t.is_category for t in tags.values()):
             names = ", ".join(sorted(t.code for t in tags.values() if t.is_category))
-            notes.append(f"no warehouse yet: the values of {names} (the categories present in "
-                         "the data) are checked when the build runs")
+            notes.append(f"no warehouse yet: the values of {names} (the categories of the "
+                         "seeds and of the data) are checked when the build runs")
         return cls(tags, notes=notes)
 
     @classmethod
     def from_warehouse(cls, con: duckdb.DuckDBPyConnection, definitions: str = "",
-                       values: str = "") -> Vocabulary:
+                       values: str = "", categories: Iterable[str] = ()) -> Vocabulary:
         """From a warehouse's reference.tag_definitions and reference.tag_value_definitions (or
-        the relations named `definitions` and `values`, e.g. a dbt ref)."""
+        the relations named `definitions` and `values`, e.g. dbt refs); `categories`: the
+        configured category codes (the seeds'), valid for the category tags too."""
         definitions = definitions or "reference.tag_definitions"
         values = values or "reference.tag_value_definitions"
         codes: dict[str, set[str]] = {}
         for tag_code, tag_value in con.sql(f"select tag_code, tag_value from {values}").fetchall():
             codes.setdefault(tag_code, set()).add(tag_value)
-        tags = {
-            code: TagTerm(code, level, bool(multi), frozenset(codes.get(code, ())),
-                          values_from == "product_categories")
-            for code, level, multi, values_from in con.sql(
+        configured = frozenset(categories)
+        tags = {}
+        for code, level, multi, values_from in con.sql(
                 f"select tag_code, tag_level, is_multi_valued, values_from from {definitions}"
-            ).fetchall()
-        }
+        ).fetchall():
+            is_category = values_from == "product_categories"
+            known = frozenset(codes.get(code, ())) | (configured if is_category else frozenset())
+            tags[code] = TagTerm(code, level, bool(multi), known, is_category)
         return cls(tags)
 
     # --- checks --------------------------------------------------------------------------
@@ -170,7 +175,7 @@ class Vocabulary:
                 problems.append(self._at(literal, f"{tag.code} takes a value in single quotes, "
                                          f"not a number: expected {_examples(tag)}"))
             elif tag.values is not None and literal.value not in tag.values:
-                where = ("the categories this warehouse knows" if tag.is_category
+                where = ("the shop's categories (seeds and data)" if tag.is_category
                          else "the catalog")
                 problems.append(self._at(literal, f"'{literal.value}' is not a value of "
                                          f"{tag.code} in {where}; expected one of: "
@@ -244,3 +249,15 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
 def _value_code(value) -> str:
     """A catalog value's code: read_catalog() gives (code, label_zh, label_en) tuples."""
     return str(getattr(value, "code", None) or value[0])
+
+
+CATEGORY_SEEDS = ("category_mapping", "category_labels")  # seeds/<name>.csv, column category_code
+
+
+def configured_categories(con: duckdb.DuckDBPyConnection, relations: Iterable[str]) -> set[str]:
+    """The category codes the seeds configure, read from their tables (`relations`)."""
+    found: set[str] = set()
+    for relation in relations:
+        found |= {r[0] for r in con.sql(f"select distinct category_code from {relation}")
+                  .fetchall() if r[0]}
+    return found
