@@ -17,8 +17,13 @@ final as (
         matches.segment_code,
         matches.customer_id,
         {{ as_of_date() }} as as_of_date,
-        {{ segment_holdout_bucket('definitions.holdout_salt', 'matches.customer_id') }}
-            < cast(definitions.holdout_percent * 100 as integer) as is_holdout,
+        -- the hash only for the segments that hold some out
+        case
+            when definitions.holdout_percent > 0
+                then {{ segment_holdout_bucket('definitions.holdout_salt', 'matches.customer_id') }}
+                    < cast(definitions.holdout_percent * 100 as integer)
+            else false
+        end as is_holdout,
     from matches
     inner join definitions on matches.segment_code = definitions.segment_code
 )
