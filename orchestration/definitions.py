@@ -19,7 +19,7 @@ from orchestration.freshness import build_tag_freshness_checks
 from orchestration.quality_checks import QualityGate, build_quality_gate_checks
 from orchestration.resources import Warehouse
 from orchestration.schedules import cadence_jobs, cadence_schedules, full_build_job
-from orchestration.segments import segment_definitions
+from orchestration.segments import SEGMENTS, build_segment_definitions
 from orchestration.warehouse_state import build_warehouse_state_sensor
 
 cadence_by_tag_key = {
@@ -51,7 +51,8 @@ def build_definitions(
             "gate": gate or QualityGate(),
         },
     )
-    return Definitions.merge(tags, segments or segment_definitions)  # an asset per segment
+    # one asset per segment of the segments file
+    return Definitions.merge(tags, segments or build_segment_definitions(SEGMENTS))
 
 
 defs = build_definitions()

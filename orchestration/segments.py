@@ -98,8 +98,9 @@ def build_segment_definitions(file: SegmentFile) -> Definitions:
     if not specs:
         return Definitions()
 
-    @multi_asset(specs=specs, can_subset=True, partitions_def=run_dates, name="segments")
-    def segments(context: AssetExecutionContext, warehouse: Warehouse) -> Iterator[Any]:
+    @multi_asset(specs=specs, can_subset=True, partitions_def=run_dates, name="published_segments")
+    def published_segments_op(context: AssetExecutionContext,
+                              warehouse: Warehouse) -> Iterator[Any]:
         """Each selected segment's members in the published warehouse as of the run date."""
         as_of = context.partition_key
         rows = published_segments(warehouse)
@@ -146,7 +147,8 @@ def build_segment_definitions(file: SegmentFile) -> Definitions:
         return RunRequest(run_key=f"{asset_event.run_id}:{event.partition}",
                           partition_key=event.partition)
 
-    return Definitions(assets=[segments], jobs=[job], sensors=[segments_after_publish])
+    return Definitions(assets=[published_segments_op], jobs=[job],
+                       sensors=[segments_after_publish])
 
 
 def published_segments(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
@@ -164,4 +166,3 @@ def published_segments(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
 
 # Checked at load: a bad file stops the code location (and every run's process) with its message.
 SEGMENTS = check_segments(warehouse=project.WAREHOUSE_PATH)
-segment_definitions = build_segment_definitions(SEGMENTS)

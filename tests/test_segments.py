@@ -486,6 +486,9 @@ def orchestration(built, tmp_path_factory):
 
 
 def test_each_segment_is_an_asset_downstream_of_the_tags_it_reads(orchestration):
+    from dagster import Definitions
+
+    Definitions.validate_loadable(orchestration.defs)  # what `dagster definitions validate` does
     graph = orchestration.defs.resolve_asset_graph()
     parents = {
         tuple(key.path): {"/".join(p.path) for p in graph.get(key).parent_keys}
