@@ -2,32 +2,44 @@
 with
 
 members as (
-    select segment_code, customer_id, is_holdout from {{ ref('segment_members') }}
+    select
+        segment_code,
+        customer_id,
+        is_holdout,
+    from {{ ref('segment_members') }}
 ),
 
 held as (
-    select segment_code, customer_id, is_holdout from {{ ref('segment_membership_history') }}
+    select
+        segment_code,
+        customer_id,
+        is_holdout,
+    from {{ ref('segment_membership_history') }}
     where valid_from <= {{ as_of_date() }}
         and (valid_to is null or valid_to > {{ as_of_date() }})
 ),
 
 missing as (
-    select 'member missing from the history' as problem, members.*
+    select
+        'member missing from the history' as problem,
+        members.*,
     from members
     left join held
         on members.segment_code = held.segment_code
-        and members.customer_id = held.customer_id
-        and members.is_holdout = held.is_holdout
+            and members.customer_id = held.customer_id
+            and members.is_holdout = held.is_holdout
     where held.segment_code is null
 ),
 
 extra as (
-    select 'history holds a non-member' as problem, held.*
+    select
+        'history holds a non-member' as problem,
+        held.*,
     from held
     left join members
         on held.segment_code = members.segment_code
-        and held.customer_id = members.customer_id
-        and held.is_holdout = members.is_holdout
+            and held.customer_id = members.customer_id
+            and held.is_holdout = members.is_holdout
     where members.segment_code is null
 )
 

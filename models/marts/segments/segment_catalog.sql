@@ -34,8 +34,8 @@ final as (
         definitions.definition_hash,
         coalesce(changes.member_count, 0) as member_count,
         coalesce(changes.holdout_count, 0) as holdout_count,
-        cast(coalesce(changes.member_count, 0) as {{ dbt.type_numeric() }})
-            / nullif(customers.customer_count, 0) as share,
+        -- the issue's name for the column, though a keyword to the SQL linter
+        cast(coalesce(changes.member_count, 0) as {{ dbt.type_numeric() }}) / nullif(customers.customer_count, 0) as share,  -- noqa: RF04
         coalesce(changes.entered_count, 0) as entered_count,
         coalesce(changes.exited_count, 0) as exited_count,
         {{ as_of_date() }} as as_of_date,

@@ -14,32 +14,46 @@ runs as (
 ),
 
 starts as (
-    select segment_code, customer_id, valid_from as change_date from history
+    select
+        segment_code,
+        customer_id,
+        valid_from as change_date,
+    from history
 ),
 
 ends as (
-    select segment_code, customer_id, valid_to as change_date from history
+    select
+        segment_code,
+        customer_id,
+        valid_to as change_date,
+    from history
     where valid_to is not null
 ),
 
 entered as (
-    select starts.segment_code, starts.change_date, count(*) as entered_count
+    select
+        starts.segment_code,
+        starts.change_date,
+        count(*) as entered_count,
     from starts
     left join ends
         on starts.segment_code = ends.segment_code
-        and starts.customer_id = ends.customer_id
-        and starts.change_date = ends.change_date
+            and starts.customer_id = ends.customer_id
+            and starts.change_date = ends.change_date
     where ends.segment_code is null
     group by starts.segment_code, starts.change_date
 ),
 
 exited as (
-    select ends.segment_code, ends.change_date, count(*) as exited_count
+    select
+        ends.segment_code,
+        ends.change_date,
+        count(*) as exited_count,
     from ends
     left join starts
         on ends.segment_code = starts.segment_code
-        and ends.customer_id = starts.customer_id
-        and ends.change_date = starts.change_date
+            and ends.customer_id = starts.customer_id
+            and ends.change_date = starts.change_date
     where starts.segment_code is null
     group by ends.segment_code, ends.change_date
 ),

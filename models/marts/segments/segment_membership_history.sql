@@ -28,25 +28,40 @@
 with
 
 members as (
-    select segment_code, customer_id, is_holdout from {{ ref('segment_members') }}
+    select
+        segment_code,
+        customer_id,
+        is_holdout,
+    from {{ ref('segment_members') }}
 ),
 
 {% if is_incremental() %}
 
 runs as (
-    select segment_code, as_of_date from {{ ref('segment_runs') }}
+    select
+        segment_code,
+        as_of_date,
+    from {{ ref('segment_runs') }}
 ),
 
 next_runs as (
     -- each segment's first run date after this one (none when this is its latest run)
-    select segment_code, min(as_of_date) as next_run_date
+    select
+        segment_code,
+        min(as_of_date) as next_run_date,
     from runs
     where as_of_date > {{ as_of_date() }}
     group by segment_code
 ),
 
 previous as (
-    select segment_code, customer_id, is_holdout, valid_from, valid_to from {{ this }}
+    select
+        segment_code,
+        customer_id,
+        is_holdout,
+        valid_from,
+        valid_to,
+    from {{ this }}
 ),
 
 held as (
@@ -61,8 +76,8 @@ entering as (
     from members
     left join held
         on members.segment_code = held.segment_code
-        and members.customer_id = held.customer_id
-        and members.is_holdout = held.is_holdout
+            and members.customer_id = held.customer_id
+            and members.is_holdout = held.is_holdout
     where held.segment_code is null
 ),
 
@@ -71,14 +86,19 @@ exiting as (
     from held
     left join members
         on held.segment_code = members.segment_code
-        and held.customer_id = members.customer_id
-        and held.is_holdout = members.is_holdout
+            and held.customer_id = members.customer_id
+            and held.is_holdout = members.is_holdout
     where members.segment_code is null
 ),
 
 exit_pieces as (
     -- the part of an exiting period before this run date ...
-    select segment_code, customer_id, is_holdout, valid_from, {{ as_of_date() }} as valid_to
+    select
+        segment_code,
+        customer_id,
+        is_holdout,
+        valid_from,
+        {{ as_of_date() }} as valid_to,
     from exiting
     where valid_from < {{ as_of_date() }}
     union all
@@ -100,8 +120,8 @@ ending_here as (
     from previous
     inner join entering
         on previous.segment_code = entering.segment_code
-        and previous.customer_id = entering.customer_id
-        and previous.is_holdout = entering.is_holdout
+            and previous.customer_id = entering.customer_id
+            and previous.is_holdout = entering.is_holdout
     where previous.valid_to = {{ as_of_date() }}
 ),
 
@@ -111,11 +131,11 @@ starting_next as (
     from previous
     inner join entering
         on previous.segment_code = entering.segment_code
-        and previous.customer_id = entering.customer_id
-        and previous.is_holdout = entering.is_holdout
+            and previous.customer_id = entering.customer_id
+            and previous.is_holdout = entering.is_holdout
     inner join next_runs
         on previous.segment_code = next_runs.segment_code
-        and previous.valid_from = next_runs.next_run_date
+            and previous.valid_from = next_runs.next_run_date
 ),
 
 enter_pieces as (
@@ -131,21 +151,36 @@ enter_pieces as (
     from entering
     left join ending_here
         on entering.segment_code = ending_here.segment_code
-        and entering.customer_id = ending_here.customer_id
-        and entering.is_holdout = ending_here.is_holdout
+            and entering.customer_id = ending_here.customer_id
+            and entering.is_holdout = ending_here.is_holdout
     left join starting_next
         on entering.segment_code = starting_next.segment_code
-        and entering.customer_id = starting_next.customer_id
-        and entering.is_holdout = starting_next.is_holdout
+            and entering.customer_id = starting_next.customer_id
+            and entering.is_holdout = starting_next.is_holdout
     left join next_runs on entering.segment_code = next_runs.segment_code
 ),
 
 replaced as (
-    select segment_code, customer_id, is_holdout, valid_from from exiting
+    select
+        segment_code,
+        customer_id,
+        is_holdout,
+        valid_from,
+    from exiting
     union all
-    select segment_code, customer_id, is_holdout, valid_from from ending_here
+    select
+        segment_code,
+        customer_id,
+        is_holdout,
+        valid_from,
+    from ending_here
     union all
-    select segment_code, customer_id, is_holdout, valid_from from starting_next
+    select
+        segment_code,
+        customer_id,
+        is_holdout,
+        valid_from,
+    from starting_next
 ),
 
 changed as (
@@ -163,12 +198,12 @@ kept as (
     from previous
     inner join changed
         on previous.segment_code = changed.segment_code
-        and previous.customer_id = changed.customer_id
+            and previous.customer_id = changed.customer_id
     left join replaced
         on previous.segment_code = replaced.segment_code
-        and previous.customer_id = replaced.customer_id
-        and previous.is_holdout = replaced.is_holdout
-        and previous.valid_from = replaced.valid_from
+            and previous.customer_id = replaced.customer_id
+            and previous.is_holdout = replaced.is_holdout
+            and previous.valid_from = replaced.valid_from
     where replaced.segment_code is null
 ),
 
@@ -181,7 +216,13 @@ periods as (
 ),
 
 final as (
-    select segment_code, customer_id, is_holdout, valid_from, valid_to from periods
+    select
+        segment_code,
+        customer_id,
+        is_holdout,
+        valid_from,
+        valid_to,
+    from periods
     union all
     -- a changed pair left with no period: deleted by the replace_periods strategy
     select
@@ -193,7 +234,7 @@ final as (
     from changed
     left join periods
         on changed.segment_code = periods.segment_code
-        and changed.customer_id = periods.customer_id
+            and changed.customer_id = periods.customer_id
     where periods.segment_code is null
 )
 
