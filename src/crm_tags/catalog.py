@@ -171,6 +171,16 @@ class DbtGraph:
         return {name for name in self.nodes if self.folder(name)[:1] == AUDIT_FQN}
 
     @cached_property
+    def refreshed_with_tag(self) -> dict[str, str]:
+        """Models rebuilt with a tag, by their config meta `refresh_with_tag: <code>` (e.g. the
+        LTV hold-out check, marts.ltv_calibration, with ltv): model -> tag code."""
+        return {
+            name: str(code)
+            for name, node in self.nodes.items()
+            if (code := ((node.get("config") or {}).get("meta") or {}).get("refresh_with_tag"))
+        }
+
+    @cached_property
     def bi_marts(self) -> set[str]:
         """customer_tags, customer_profile, contact_tags, tag_catalog, tag_value_labels, and the
         segments (models/marts/segments/): what every cadence rebuilds after its tags."""
@@ -214,11 +224,16 @@ class Cadences:
     def models(self, cadence: str) -> set[str]:
         """Tag models of the cadence and all they need, then the BI marts and what *they* need
         besides tag models: other cadences' tags are not rebuilt, the marts read their last tables.
-        A tag another tag needs (purchase_frequency for customer_grade) is rebuilt with it.
+        A tag another tag needs (purchase_frequency for customer_grade) is rebuilt with it,
+        and so are the models that declare `meta: {refresh_with_tag: <code>}` for a tag the
+        cadence rebuilds (the LTV hold-out check with ltv), with what they need.
         The landing-zone audit (quarantine, reconciliation) is rebuilt by every cadence: it
         describes the landing zone this run read, and the quality gate validates it.
         """
         tags = self.graph.ancestors(self.tag_models(cadence))
+        companions = {name for name, code in self.graph.refreshed_with_tag.items()
+                      if TAG_MODEL_PREFIX + code in tags}
+        tags |= self.graph.ancestors(companions)
         marts = self.graph.ancestors(self.graph.bi_marts, stop=self.graph.tag_models)
         audit = self.graph.ancestors(self.graph.audit_models)
         return tags | marts | audit

@@ -858,18 +858,7 @@ class LtvFitPolicy:
     @classmethod
     def from_seed(cls, path: str | Path | None = None) -> LtvFitPolicy:
         """From a tag_thresholds CSV; by default the project's seeds/tag_thresholds.csv."""
-        import csv
-
-        from crm_tags import PROJECT_DIR
-
-        path = Path(path) if path is not None else PROJECT_DIR / "seeds" / "tag_thresholds.csv"
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                rows = {row["parameter"]: row["value"] for row in csv.DictReader(handle)
-                        if row.get("tag_code") == TAG_CODE}
-        except OSError as exc:
-            raise LtvFitError(f"cannot read {path}: {exc.strerror or exc}") from None
-        return cls.from_thresholds(rows)
+        return cls.from_thresholds(_ltv_seed_rows(path))
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -1217,10 +1206,97 @@ class LtvTagRun:
     tags: Any  # pyarrow.Table with tag_ltv's columns; no rows when fit.method == "none"
 
 
+@dataclass(frozen=True)
+class _TagInput:
+    """A validated per-customer summary in days, as the tag is scored from it."""
+
+    customer_id: Any  # pyarrow string array
+    summary: RfmSummary  # monetary_value < 0 taken as 0
+    first_purchase_value: np.ndarray
+
+
+def _tag_input(summary_table: Any) -> _TagInput | None:
+    """The summary's columns, validated; None when it has no rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = _as_arrow_table(summary_table)
+    if table.num_rows == 0:
+        return None
+    id_columns = [n for n in table.column_names if n.lower() == "customer_id"]
+    if not id_columns:
+        raise LtvFitError(f"summary has no column 'customer_id' (columns: {table.column_names})")
+    customer_id = pc.cast(table.column(id_columns[0]), pa.string())
+    if customer_id.null_count:
+        raise LtvFitError(f"summary has {customer_id.null_count} null customer_id value(s)")
+    if pc.count_distinct(customer_id).as_py() != table.num_rows:
+        raise LtvFitError("summary has duplicate customer_id values; expected one row per customer")
+    # A customer whose repeat purchase days net to < 0 (discounts beyond the price) carries no
+    # spend information: mean spend 0 (excluded from the Gamma-Gamma fit, shrunk in prediction).
+    summary = RfmSummary(
+        _column(table, "frequency"), _column(table, "recency"), _column(table, "T"),
+        np.maximum(_column(table, "monetary_value"), 0.0),  # NaN stays NaN (and is rejected)
+    )
+    return _TagInput(customer_id, summary, _column(table, "first_purchase_value"))
+
+
+def _check_horizon(horizon_days: float) -> None:
+    if not (math.isfinite(float(horizon_days)) and float(horizon_days) > 0):
+        raise LtvFitError(f"horizon_days must be a positive number, got {horizon_days}")
+
+
+def _tag_rows(data: _TagInput, model: LtvModel, method: str, reason: str, horizon_days: float,
+              high_min_exclusive: float, medium_min: float):
+    """The tag_ltv rows of `data` predicted by `model`, sorted by customer_id."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    prediction = predict_clv(data.summary, float(horizon_days), model,
+                             first_purchase_value=data.first_purchase_value)
+    cents = np.round(prediction.predicted_value, 2)
+    if (cents >= 1e16).any():
+        raise LtvFitError("predicted net sales exceed DECIMAL(18,2)")
+    predicted = pa.array(cents, pa.float64()).cast(pa.decimal128(18, 2))
+    evidence = pc.binary_join_element_wise(
+        f"predicted_net_sales_{horizon_label(horizon_days)} = ", pc.cast(predicted, pa.string()), ""
+    )
+    rows = len(data.summary)
+    result = pa.table(
+        [
+            data.customer_id,
+            pa.array(np.full(rows, TAG_CODE, dtype=object), pa.string()),
+            pa.array(band_ltv(cents, float(high_min_exclusive), float(medium_min)), pa.string()),
+            evidence,
+            predicted,
+            pa.array(prediction.predicted_purchases, pa.float64()),
+            pa.array(prediction.probability_alive, pa.float64()),
+            pa.array(np.full(rows, method, dtype=object), pa.string()),
+            pa.array(np.full(rows, reason, dtype=object), pa.string()),
+        ],
+        schema=_ltv_schema(),
+    )
+    return result.sort_by([("customer_id", "ascending")])
+
+
+def _fit_tag_input(data: _TagInput | None, policy: LtvFitPolicy | None) -> LtvFit:
+    policy = policy if policy is not None else LtvFitPolicy.from_seed()
+    if data is None:
+        return LtvFit(METHOD_NONE, "no customers: nobody has purchased yet", 0, 0, policy)
+    return fit_ltv(data.summary, policy, first_purchase_value=data.first_purchase_value)
+
+
+def fit_for_tag(summary_table: Any, policy: LtvFitPolicy | None = None) -> LtvFit:
+    """The LTV model of one run of the tag: fit_ltv on the tag's per-customer summary in days
+    (columns as ltv_tag_run's), maximum likelihood where `policy` (default: the project's seed)
+    trusts it, else regularised; method "none" with the reason when nothing can be predicted.
+    Raises LtvFitError on invalid input."""
+    return _fit_tag_input(_tag_input(summary_table), policy)
+
+
 def ltv_tag_run(summary_table: Any, horizon_days: float, high_min_exclusive: float,
                 medium_min: float, policy: LtvFitPolicy | None = None) -> LtvTagRun:
     """The `ltv` tag rows for a per-customer summary in days (what tag_ltv materialises), with
-    the fit they come from.
+    the fit they come from: fit_for_tag, then tags_from_model.
 
     `summary_table` has customer_id, frequency, recency, T (or t), monetary_value and
     first_purchase_value (net sales of the first purchase day), one row per customer who
@@ -1234,61 +1310,26 @@ def ltv_tag_run(summary_table: Any, horizon_days: float, high_min_exclusive: flo
     A negative monetary_value (repeat days netting below zero) is taken as 0.
     Returns the tags sorted by customer_id; no rows (same columns) when there are no
     customers or fit.method is "none". Raises LtvFitError on invalid input."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    policy = policy if policy is not None else LtvFitPolicy.from_seed()
-    schema = _ltv_schema()
-    table = _as_arrow_table(summary_table)
-    if table.num_rows == 0:
-        return LtvTagRun(LtvFit(METHOD_NONE, "no customers: nobody has purchased yet", 0, 0,
-                                policy), empty_ltv_table())
-    id_columns = [n for n in table.column_names if n.lower() == "customer_id"]
-    if not id_columns:
-        raise LtvFitError(f"summary has no column 'customer_id' (columns: {table.column_names})")
-    customer_id = pc.cast(table.column(id_columns[0]), pa.string())
-    if customer_id.null_count:
-        raise LtvFitError(f"summary has {customer_id.null_count} null customer_id value(s)")
-    if pc.count_distinct(customer_id).as_py() != table.num_rows:
-        raise LtvFitError("summary has duplicate customer_id values; expected one row per customer")
-    if not (math.isfinite(float(horizon_days)) and float(horizon_days) > 0):
-        raise LtvFitError(f"horizon_days must be a positive number, got {horizon_days}")
-
-    # A customer whose repeat purchase days net to < 0 (discounts beyond the price) carries no
-    # spend information: mean spend 0 (excluded from the Gamma-Gamma fit, shrunk in prediction).
-    summary = RfmSummary(
-        _column(table, "frequency"), _column(table, "recency"), _column(table, "T"),
-        np.maximum(_column(table, "monetary_value"), 0.0),  # NaN stays NaN (and is rejected)
-    )
-    first_purchase_value = _column(table, "first_purchase_value")
-    fit = fit_ltv(summary, policy, first_purchase_value=first_purchase_value)
+    data = _tag_input(summary_table)
+    if data is not None:
+        _check_horizon(horizon_days)
+    fit = _fit_tag_input(data, policy)
     if fit.method == METHOD_NONE:
         return LtvTagRun(fit, empty_ltv_table())
-    prediction = predict_clv(summary, float(horizon_days), fit.model,
-                             first_purchase_value=first_purchase_value)
-    cents = np.round(prediction.predicted_value, 2)
-    if (cents >= 1e16).any():
-        raise LtvFitError("predicted net sales exceed DECIMAL(18,2)")
-    predicted = pa.array(cents, pa.float64()).cast(pa.decimal128(18, 2))
-    evidence = pc.binary_join_element_wise(
-        f"predicted_net_sales_{horizon_label(horizon_days)} = ", pc.cast(predicted, pa.string()), ""
-    )
-    rows = table.num_rows
-    result = pa.table(
-        [
-            customer_id,
-            pa.array(np.full(rows, TAG_CODE, dtype=object), pa.string()),
-            pa.array(band_ltv(cents, float(high_min_exclusive), float(medium_min)), pa.string()),
-            evidence,
-            predicted,
-            pa.array(prediction.predicted_purchases, pa.float64()),
-            pa.array(prediction.probability_alive, pa.float64()),
-            pa.array(np.full(rows, fit.method, dtype=object), pa.string()),
-            pa.array(np.full(rows, fit.reason, dtype=object), pa.string()),
-        ],
-        schema=schema,
-    )
-    return LtvTagRun(fit, result.sort_by([("customer_id", "ascending")]))
+    return LtvTagRun(fit, _tag_rows(data, fit.model, fit.method, fit.reason, horizon_days,
+                                    high_min_exclusive, medium_min))
+
+
+def tags_from_model(summary_table: Any, model: LtvModel, method: str, reason: str,
+                    horizon_days: float, high_min_exclusive: float, medium_min: float):
+    """The `ltv` tag rows of a summary predicted by a given model (a stored fit: tag_ltv scores
+    with the parameters marts.ltv_model_fits recorded for the run, never refitting), with
+    `method` and `reason` on every row. No rows when the summary has none."""
+    _check_horizon(horizon_days)
+    data = _tag_input(summary_table)
+    if data is None:
+        return empty_ltv_table()
+    return _tag_rows(data, model, method, reason, horizon_days, high_min_exclusive, medium_min)
 
 
 def score_ltv(summary_table: Any, horizon_days: float, high_min_exclusive: float,
@@ -1302,8 +1343,278 @@ def score_ltv(summary_table: Any, horizon_days: float, high_min_exclusive: float
 
 
 # --------------------------------------------------------------------------------------------
+# The stored fit: one row of marts.ltv_model_fits per run date
+# --------------------------------------------------------------------------------------------
+
+# (column, arrow type name) of a fit row, in order; docs in models/marts/ltv/_ltv_card__models.yml.
+_SUBMODEL_COLUMNS = {"bgnbd": _BGNBD_NAMES, "gamma_gamma": _GAMMA_GAMMA_NAMES}
+
+
+def _fit_row_fields() -> list[tuple[str, str]]:
+    fields_ = [("as_of_date", "date32"), ("method", "string"), ("reason", "string"),
+               ("horizon_days", "float64"), ("customers", "int64"), ("repeat_buyers", "int64")]
+    for submodel, names in _SUBMODEL_COLUMNS.items():
+        fields_ += [(f"{submodel}_method", "string")]
+        fields_ += [(name, "float64") for name in names]
+        fields_ += [(f"{submodel}_log_likelihood", "float64"),
+                    (f"{submodel}_log_prior", "float64"), (f"{submodel}_customers", "int64"),
+                    (f"{submodel}_converged", "bool_"), (f"{submodel}_gradient", "float64"),
+                    (f"{submodel}_iterations", "int64"), (f"{submodel}_at_bound", "string")]
+        fields_ += [(f"se_log_{name}", "float64") for name in names]
+    for submodel, names in _SUBMODEL_COLUMNS.items():
+        fields_ += [(f"rejected_{submodel}_reason", "string")]
+        fields_ += [(f"rejected_{name}", "float64") for name in names]
+        fields_ += [(f"rejected_{submodel}_log_likelihood", "float64"),
+                    (f"rejected_{submodel}_converged", "bool_")]
+    fields_ += [("time_scale", "float64"), ("spend_scale", "float64")]
+    fields_ += [(name, "float64") for name in ("mle_min_customers", "mle_min_repeat_buyers",
+                                               "mle_max_log_se", "prior_sd_log")]
+    fields_ += [("fit_record", "string")]
+    return fields_
+
+
+def fit_row_schema():
+    """The arrow schema of a marts.ltv_model_fits row."""
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in _fit_row_fields()])
+
+
+def _as_date(value: Any):
+    """A date from a date, a datetime or 'YYYY-MM-DD'."""
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def fit_row(fit: LtvFit, as_of_date: Any, horizon_days: float) -> dict[str, Any]:
+    """The LtvFit of a run as one flat row of marts.ltv_model_fits (non-finite numbers None):
+    method and reason, both submodels' parameters (alpha in days where the fit was on days),
+    log-likelihoods, convergence and the standard errors of the log-parameters, the
+    maximum-likelihood fit each submodel tried and rejected (None when it did not), the policy,
+    and the whole record as JSON (fit_record: LtvFit.as_dict())."""
+    row: dict[str, Any] = {name: None for name, _ in _fit_row_fields()}
+    row.update(as_of_date=_as_date(as_of_date), method=fit.method, reason=fit.reason,
+               horizon_days=float(horizon_days), customers=fit.customers,
+               repeat_buyers=fit.repeat_buyers, time_scale=_finite_or_none(fit.time_scale),
+               spend_scale=_finite_or_none(fit.spend_scale), **fit.policy.as_dict(),
+               fit_record=json.dumps(fit.as_dict(), allow_nan=False, sort_keys=True))
+    for part in (fit.bgnbd, fit.gamma_gamma):
+        if part is None:
+            continue
+        s = part.submodel
+        row.update({name: _finite_or_none(v) for name, v in part.params.as_dict().items()})
+        row.update({
+            f"{s}_method": part.method, f"{s}_log_likelihood": _finite_or_none(part.log_likelihood),
+            f"{s}_log_prior": _finite_or_none(part.log_prior), f"{s}_customers": part.customers,
+            f"{s}_converged": part.converged, f"{s}_gradient": _finite_or_none(part.gradient),
+            f"{s}_iterations": part.iterations, f"{s}_at_bound": ",".join(part.at_bound),
+        })
+        row.update({f"se_log_{name}": _finite_or_none(v)
+                    for name, v in part.log_standard_errors.items()})
+    for part in fit.rejected:
+        s = part.submodel
+        row.update({f"rejected_{name}": _finite_or_none(v)
+                    for name, v in part.params.as_dict().items()})
+        row.update({f"rejected_{s}_reason": part.reason,
+                    f"rejected_{s}_log_likelihood": _finite_or_none(part.log_likelihood),
+                    f"rejected_{s}_converged": part.converged})
+    return row
+
+
+def fit_rows_table(rows: list[dict[str, Any]]):
+    """Fit rows as an arrow table of fit_row_schema()."""
+    import pyarrow as pa
+
+    schema = fit_row_schema()
+    return pa.table({name: pa.array([row[name] for row in rows], schema.field(name).type)
+                     for name in schema.names}, schema=schema)
+
+
+def model_from_fit_row(row: Mapping[str, Any]) -> LtvModel:
+    """The LtvModel a stored fit row describes (what tag_ltv predicts with). LtvFitError when
+    the row has no model (method "none") or a parameter is missing."""
+    if row.get("method") not in (METHOD_MLE, METHOD_REGULARISED):
+        raise LtvFitError(f"the stored fit has no model (method {row.get('method')!r}): "
+                          f"{row.get('reason')}")
+    missing = [n for n in (*_BGNBD_NAMES, *_GAMMA_GAMMA_NAMES) if row.get(n) is None]
+    if missing:
+        raise LtvFitError(f"the stored fit has no value for {', '.join(missing)}")
+    return LtvModel(BgNbdParams(*(float(row[n]) for n in _BGNBD_NAMES)),
+                    GammaGammaParams(*(float(row[n]) for n in _GAMMA_GAMMA_NAMES)))
+
+
+# --------------------------------------------------------------------------------------------
 # Calibration / hold-out check on transaction data
 # --------------------------------------------------------------------------------------------
+
+
+# The calibration check of Fader, Hardie & Lee (2005), figure 4: customers grouped by their
+# repeat purchases in the calibration period, 0, 1, ..., 6 and 7 or more.
+CALIBRATION_TOP_BUCKET = 7
+CALIBRATION_DONE = "done"
+CALIBRATION_SKIPPED = "skipped"
+
+
+def frequency_bucket_label(bucket: int) -> str:
+    return f"{bucket}+" if bucket == CALIBRATION_TOP_BUCKET else str(bucket)
+
+
+@dataclass(frozen=True)
+class CalibrationPolicy:
+    """The hold-out check's settings: the `ltv` rows calibration_* of seeds/tag_thresholds.csv."""
+
+    calibration_holdout_days: int  # the cut date is this many days before the run date
+    calibration_min_history_days: int  # the history before the cut must span at least this
+    calibration_max_relative_error: float  # a bucket is "off" beyond this |predicted/actual - 1|
+    calibration_min_bucket_customers: int  # a bucket with fewer customers is not judged
+
+    @classmethod
+    def from_thresholds(cls, thresholds: Mapping[str, Any]) -> CalibrationPolicy:
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in thresholds]
+        if missing:
+            raise LtvFitError(f"seed tag_thresholds has no ltv row(s) for {', '.join(missing)}")
+        values = {name: float(thresholds[name]) for name in names}
+        for name in ("calibration_holdout_days", "calibration_min_history_days",
+                     "calibration_min_bucket_customers"):
+            if not (values[name] >= 1 and values[name] == int(values[name])):
+                raise LtvFitError(f"ltv threshold {name} must be a whole number >= 1, got "
+                                  f"{values[name]:g}")
+        if not (math.isfinite(values["calibration_max_relative_error"])
+                and values["calibration_max_relative_error"] > 0):
+            raise LtvFitError("ltv threshold calibration_max_relative_error must be > 0, got "
+                              f"{values['calibration_max_relative_error']:g}")
+        return cls(int(values["calibration_holdout_days"]),
+                   int(values["calibration_min_history_days"]),
+                   values["calibration_max_relative_error"],
+                   int(values["calibration_min_bucket_customers"]))
+
+    @classmethod
+    def from_seed(cls, path: str | Path | None = None) -> CalibrationPolicy:
+        return cls.from_thresholds(_ltv_seed_rows(path))
+
+
+def _ltv_seed_rows(path: str | Path | None) -> dict[str, str]:
+    import csv
+
+    from crm_tags import PROJECT_DIR
+
+    path = Path(path) if path is not None else PROJECT_DIR / "seeds" / "tag_thresholds.csv"
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return {row["parameter"]: row["value"] for row in csv.DictReader(handle)
+                    if row.get("tag_code") == TAG_CODE}
+    except OSError as exc:
+        raise LtvFitError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+@dataclass(frozen=True)
+class CalibrationBucket:
+    """Customers with `bucket` repeat purchases in the calibration period (7+: seven or more):
+    the hold-out purchases (purchase occasions) and net sales the model predicted for them,
+    and what they did."""
+
+    bucket: int  # 0 .. CALIBRATION_TOP_BUCKET
+    customers: int
+    predicted_purchases: float  # summed over the bucket's customers
+    actual_purchases: float
+    predicted_net_sales: float
+    actual_net_sales: float
+
+    @property
+    def label(self) -> str:
+        return frequency_bucket_label(self.bucket)
+
+    @property
+    def predicted_per_customer(self) -> float:
+        return self.predicted_purchases / self.customers if self.customers else math.nan
+
+    @property
+    def actual_per_customer(self) -> float:
+        return self.actual_purchases / self.customers if self.customers else math.nan
+
+    @property
+    def relative_error(self) -> float:
+        """predicted / actual - 1 (nan when nothing was bought): -0.2 is 20% under."""
+        return self.predicted_purchases / self.actual_purchases - 1 if self.actual_purchases \
+            else math.nan
+
+    def verdict(self, policy: CalibrationPolicy) -> str:
+        """close | off (|predicted - actual| > calibration_max_relative_error x actual) |
+        too_few_customers (fewer than calibration_min_bucket_customers: not judged)."""
+        if self.customers < policy.calibration_min_bucket_customers:
+            return "too_few_customers"
+        gap = abs(self.predicted_purchases - self.actual_purchases)
+        return "close" if gap <= policy.calibration_max_relative_error * self.actual_purchases \
+            else "off"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A hold-out check: the model fitted on the calibration period (fit), its predictions over
+    the `holdout` that followed against what happened, per calibration-frequency bucket."""
+
+    fit: LtvFit
+    holdout: float  # in the summary's time unit
+    buckets: tuple[CalibrationBucket, ...]  # 0 .. 7+, every bucket (customers may be 0)
+
+    @property
+    def predicted_purchases(self) -> float:
+        return float(sum(b.predicted_purchases for b in self.buckets))
+
+    @property
+    def actual_purchases(self) -> float:
+        return float(sum(b.actual_purchases for b in self.buckets))
+
+
+def calibrate(summary: Any, actual_purchases, actual_net_sales, holdout: float,
+              policy: LtvFitPolicy | None = None, *, first_purchase_value=None) -> Calibration:
+    """Fit on a calibration-period summary (fit_ltv: the procedure the tag uses, `policy`
+    default the seed's), predict each customer's purchases and net sales over the `holdout`
+    that followed (in the summary's time unit), and set them against `actual_purchases` /
+    `actual_net_sales` (one per customer), summed per calibration-frequency bucket 0 .. 7+.
+    When fit.method is "none" the buckets are empty (no prediction); LtvFitError on invalid
+    input."""
+    s = summary_arrays(summary, require_monetary=True)
+    s = RfmSummary(s.frequency, s.recency, s.T, np.maximum(s.monetary_value, 0.0))
+    actual = np.asarray(actual_purchases, dtype=np.float64).reshape(-1)
+    actual_value = np.asarray(actual_net_sales, dtype=np.float64).reshape(-1)
+    for name, values in (("actual_purchases", actual), ("actual_net_sales", actual_value)):
+        if values.shape[0] != len(s):
+            raise LtvFitError(f"{name} has {values.shape[0]} values for {len(s)} customers")
+        _check_finite(name, values)
+    if not (math.isfinite(float(holdout)) and float(holdout) > 0):
+        raise LtvFitError(f"the hold-out period must be a positive length, got {holdout}")
+    first = None
+    if first_purchase_value is not None:
+        first = np.asarray(first_purchase_value, dtype=np.float64).reshape(-1)
+    policy = policy if policy is not None else LtvFitPolicy.from_seed()
+    fit = fit_ltv(s, policy, first_purchase_value=first)
+    if fit.method == METHOD_NONE:
+        return Calibration(fit, float(holdout), ())
+    prediction = predict_clv(s, float(holdout), fit.model, first_purchase_value=first)
+    bucket = np.minimum(s.frequency, CALIBRATION_TOP_BUCKET).astype(np.int64)
+    n = CALIBRATION_TOP_BUCKET + 1
+
+    def per_bucket(values: np.ndarray) -> np.ndarray:
+        return np.bincount(bucket, weights=values, minlength=n)
+
+    counts = np.bincount(bucket, minlength=n)
+    sums = [per_bucket(v) for v in (prediction.predicted_purchases, actual,
+                                    prediction.predicted_value, actual_value)]
+    buckets = tuple(
+        CalibrationBucket(k, int(counts[k]), *(float(v[k]) for v in sums)) for k in range(n)
+    )
+    return Calibration(fit, float(holdout), buckets)
 
 
 def rfm_summary_from_transactions(transactions: Any, as_of: Any, *,
@@ -1405,6 +1716,169 @@ def holdout_evaluation(transactions: Any, calibration_end: Any, holdout_end: Any
         if actual_value.sum() > 0 else math.nan,
         "by_frequency": by_frequency,
     }
+
+
+def _calibration_row_fields() -> list[tuple[str, str]]:
+    return [("as_of_date", "date32"), ("cut_date", "date32"), ("holdout_days", "int64"),
+            ("frequency_bucket", "string"), ("bucket_order", "int64"), ("status", "string"),
+            ("status_reason", "string"), ("fit_method", "string"), ("fit_reason", "string"),
+            ("customers", "int64"), ("predicted_purchases", "float64"),
+            ("actual_purchases", "float64"), ("predicted_per_customer", "float64"),
+            ("actual_per_customer", "float64"), ("relative_error", "float64"),
+            ("predicted_net_sales", "float64"), ("actual_net_sales", "float64"),
+            ("verdict", "string")]
+
+
+def calibration_row_schema():
+    """The arrow schema of marts.ltv_calibration (docs: models/marts/ltv/_ltv_card__models.yml)."""
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)()) for name, kind in _calibration_row_fields()])
+
+
+def calibration_skip_reason(T_days, cut_date: Any, policy: CalibrationPolicy) -> str | None:
+    """Why the warehouse's hold-out check cannot run (None: it can): nobody had purchased by the
+    cut date, or the purchase history before it is shorter than calibration_min_history_days
+    (`T_days`: each calibration customer's days from the first purchase to the cut)."""
+    T_days = np.asarray(T_days, dtype=np.float64)
+    holdout = policy.calibration_holdout_days
+    if T_days.size == 0:
+        return (f"no customer had purchased by the cut date {cut_date} (calibration_holdout_days "
+                f"= {holdout} before the run date): the order history is too short for a "
+                "hold-out check")
+    span = int(T_days.max())
+    if span < policy.calibration_min_history_days:
+        return (f"the order history before the cut date {cut_date} spans only {span} day"
+                f"{'s' if span != 1 else ''} (calibration_min_history_days = "
+                f"{policy.calibration_min_history_days}; the cut is calibration_holdout_days = "
+                f"{holdout} before the run date): too short to fit the model on")
+    return None
+
+
+def warehouse_calibration(summary_table: Any, as_of_date: Any, cut_date: Any,
+                          fit_policy: LtvFitPolicy, policy: CalibrationPolicy):
+    """The rows of marts.ltv_calibration for one run date: one per frequency bucket 0 .. 7+.
+
+    `summary_table`: int_ltv_calibration_summary (the tag's summary columns as of the cut date,
+    in days, plus holdout_purchase_days and holdout_net_sales after it, up to the run date).
+    The model is fitted on it as the tag's is (fit_ltv, `fit_policy`) and predicts the
+    calibration_holdout_days after the cut. Skipped (status "skipped", the reason, no numbers)
+    when the history is too short (calibration_skip_reason), the fit gives no prediction, or
+    the data are invalid (a check reports, it does not stop the build)."""
+    import pyarrow as pa
+
+    table = _as_arrow_table(summary_table)
+    holdout = policy.calibration_holdout_days
+    T_days = _column(table, "T") if table.num_rows else np.zeros(0)
+    skip = calibration_skip_reason(T_days, cut_date, policy)
+    calibration = None
+    if skip is None:
+        try:
+            calibration = calibrate(
+                table, _column(table, "holdout_purchase_days"),
+                _column(table, "holdout_net_sales"), float(holdout), fit_policy,
+                first_purchase_value=_column(table, "first_purchase_value"))
+        except LtvFitError as exc:  # what the tag's fit would refuse too: said, not raised
+            skip = f"invalid calibration data: {exc}"
+        else:
+            if calibration.fit.method == METHOD_NONE:
+                skip = f"the calibration period gives no model: {calibration.fit.reason}"
+    rows = []
+    for k in range(CALIBRATION_TOP_BUCKET + 1):
+        row: dict[str, Any] = {name: None for name, _ in _calibration_row_fields()}
+        row.update(as_of_date=_as_date(as_of_date), cut_date=_as_date(cut_date),
+                   holdout_days=holdout,
+                   frequency_bucket=frequency_bucket_label(k), bucket_order=k)
+        if skip is not None:
+            row.update(status=CALIBRATION_SKIPPED, status_reason=skip, verdict=CALIBRATION_SKIPPED)
+        else:
+            b = calibration.buckets[k]
+            row.update(
+                status=CALIBRATION_DONE, fit_method=calibration.fit.method,
+                fit_reason=calibration.fit.reason, customers=b.customers,
+                predicted_purchases=b.predicted_purchases, actual_purchases=b.actual_purchases,
+                predicted_per_customer=_finite_or_none(b.predicted_per_customer),
+                actual_per_customer=_finite_or_none(b.actual_per_customer),
+                relative_error=_finite_or_none(b.relative_error),
+                predicted_net_sales=b.predicted_net_sales, actual_net_sales=b.actual_net_sales,
+                verdict=b.verdict(policy))
+        rows.append(row)
+    schema = calibration_row_schema()
+    return pa.table({name: pa.array([row[name] for row in rows], schema.field(name).type)
+                     for name in schema.names}, schema=schema)
+
+
+def calibration_from_transactions(transactions: Any, cut_date: Any, end_date: Any, *,
+                                  time_unit_days: float = 1.0,
+                                  policy: LtvFitPolicy | None = None,
+                                  customer_col: str = "customer_id", date_col: str = "order_date",
+                                  value_col: str = "net_sales") -> Calibration:
+    """The hold-out check on a transaction log: the customers who purchased on or before
+    `cut_date`, summarised as of it (rfm_summary_from_transactions: purchase occasions are
+    distinct days), fitted (calibrate), predicted over (cut_date, end_date] and set against the
+    purchase days and net sales they had there. Time in units of `time_unit_days` days (7:
+    weeks, as in the CDNOW papers; the predictions do not depend on the unit)."""
+    import pandas as pd
+
+    cut = pd.Timestamp(cut_date).normalize()
+    end = pd.Timestamp(end_date).normalize()
+    if end <= cut:
+        raise LtvFitError(f"the hold-out end {end.date()} must be after the cut date {cut.date()}")
+    summary = rfm_summary_from_transactions(transactions, cut, customer_col=customer_col,
+                                            date_col=date_col, value_col=value_col)
+    summary["recency"] = summary["recency"] / time_unit_days
+    summary["T"] = summary["T"] / time_unit_days
+    frame = pd.DataFrame({
+        "customer_id": np.asarray(transactions[customer_col]),
+        "day": pd.to_datetime(np.asarray(transactions[date_col])).normalize(),
+        "sales": np.asarray(transactions[value_col], dtype=np.float64),
+    })
+    later = frame[(frame["day"] > cut) & (frame["day"] <= end)]
+    ids = summary["customer_id"]
+    actual = later.groupby("customer_id")["day"].nunique().reindex(ids).fillna(0)
+    actual_value = later.groupby("customer_id")["sales"].sum().reindex(ids).fillna(0)
+    return calibrate(summary, actual.to_numpy(np.float64), actual_value.to_numpy(np.float64),
+                     (end - cut).days / time_unit_days, policy,
+                     first_purchase_value=summary["first_purchase_value"].to_numpy())
+
+
+# The CDNOW sample of Fader, Hardie & Lee (2005): 2,357 customers of the cohort that first
+# purchased in the first quarter of 1997, 78 weeks of transactions; the papers fit on the first
+# 39 weeks (to 1997-09-30) and check against the next 39 (to 1998-06-30).
+CDNOW_CUT_DATE = "1997-09-30"
+CDNOW_END_DATE = "1998-06-30"
+CDNOW_SAMPLE_FILE = "lifetimes/datasets/CDNOW_sample.txt"
+
+
+def cdnow_sample_path() -> Path:
+    """CDNOW_sample.txt, the CDNOW transaction log as the PyPI package `lifetimes` ships it
+    (only its data file is read; the package is never imported)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("lifetimes")
+    except metadata.PackageNotFoundError:
+        raise LtvFitError("the CDNOW transaction log comes with the PyPI package lifetimes "
+                          "(requirements.lock; `make install`), which is not installed") from None
+    path = Path(str(dist.locate_file(CDNOW_SAMPLE_FILE)))
+    if not path.is_file():
+        raise LtvFitError(f"lifetimes {dist.version} has no {CDNOW_SAMPLE_FILE} at {path}")
+    return path
+
+
+def read_cdnow_transactions(path: str | Path | None = None):
+    """The CDNOW sample's transactions: customer_id (the sample's 1..2357, as in the shared
+    cdnow_rfm_summary.csv), order_date, net_sales (dollars); one row per transaction."""
+    import pandas as pd
+
+    path = Path(path) if path is not None else cdnow_sample_path()
+    try:
+        frame = pd.read_csv(path, sep=r"\s+", header=None, dtype={2: str},
+                            names=["master_id", "customer_id", "date", "cds", "net_sales"])
+    except (OSError, ValueError) as exc:
+        raise LtvFitError(f"cannot read the CDNOW transactions {path}: {exc}") from None
+    frame["order_date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
+    return frame[["customer_id", "order_date", "net_sales"]]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,16 +1,17 @@
-"""ltv: predicted net sales over the next horizon_years (seed tag_thresholds, default 3) from a
-BG/NBD x Gamma-Gamma model fitted on int_customers_ltv_summary at every build (time in days; one
-year = 365 days; undiscounted). > high_min_exclusive -> high, >= medium_min -> medium, else low;
-evidence = the predicted value. Customers who never purchased are not in the summary and get no
-tag. The maths is crm_tags.ltv.ltv_tag_run (covered by tests/test_ltv.py): maximum likelihood
-where the seed's mle_* rows trust it, else a regularised (MAP) fit; fit_method and fit_reason
-record which and why, and one line on stderr says it for every run.
+"""ltv: predicted net sales over the next horizon_years (seed tag_thresholds, default 3) from the
+BG/NBD x Gamma-Gamma model of the run, as marts.ltv_model_fits stored it for the run date (the
+fit step: fitted on int_customers_ltv_summary, time in days, one year = 365 days;
+undiscounted). This model only scores: it predicts with the stored parameters and horizon and
+never refits, so the tags and the model card always agree. > high_min_exclusive -> high,
+>= medium_min -> medium, else low; evidence = the predicted value. Customers who never
+purchased are not in the summary and get no tag. The maths is crm_tags.ltv (tests/test_ltv.py);
+fit_method and fit_reason are the stored fit's, and one line on stderr says them every run.
 
 Config meta `on_degenerate_fit` (set in _ltv__models.yml from var `ltv_on_degenerate_fit`) says
-what happens when not even the regularised fit can give a prediction (every first purchase on
-the run date, no positive spend) or the summary is invalid: `no_tags` (default) emits no ltv
-tags for that run and prints the reason as a warning, so one unfittable model does not stop
-every other tag; `error` fails the build instead.
+what happens when the stored fit gives no prediction (method "none": every first purchase on
+the run date, no positive spend, invalid input): `no_tags` (default) emits no ltv tags for that
+run and prints the reason as a warning, so one unfittable model does not stop every other tag;
+`error` fails the build instead.
 """
 
 import sys
@@ -18,24 +19,36 @@ import sys
 import pyarrow as pa
 
 from crm_tags.ltv import (
-    DAYS_PER_YEAR,
     METHOD_NONE,
     LtvFitError,
-    LtvFitPolicy,
     empty_ltv_table,
-    ltv_tag_run,
+    model_from_fit_row,
+    tags_from_model,
 )
 
 
 def _ltv_thresholds(thresholds) -> dict[str, float]:
     rows = thresholds.filter("tag_code = 'ltv'").project("parameter, value").fetchall()
     params = {str(parameter): float(value) for parameter, value in rows}
-    missing = {"horizon_years", "high_min_exclusive", "medium_min"} - params.keys()
+    missing = {"high_min_exclusive", "medium_min"} - params.keys()
     if missing:
         raise RuntimeError(
             f"tag_ltv: seed tag_thresholds has no ltv row(s) for {', '.join(sorted(missing))}"
         )
     return params
+
+
+def _stored_fit(fits, as_of) -> dict:
+    """The ltv_model_fits row of the run date, as a dict."""
+    relation = fits.filter(f"as_of_date = DATE '{as_of.isoformat()}'")
+    columns = relation.columns
+    rows = relation.fetchall()
+    if len(rows) != 1:
+        raise RuntimeError(
+            f"tag_ltv: marts.ltv_model_fits has {len(rows)} rows for the run date {as_of} "
+            "(expected exactly one: build ltv_model_fits before tag_ltv)"
+        )
+    return dict(zip(columns, rows[0], strict=True))
 
 
 def model(dbt, session):
@@ -47,28 +60,19 @@ def model(dbt, session):
             f"tag_ltv: on_degenerate_fit must be 'error' or 'no_tags', got '{on_degenerate_fit}'"
         )
     params = _ltv_thresholds(dbt.ref("tag_thresholds"))
-    try:
-        policy = LtvFitPolicy.from_thresholds(params)
-    except LtvFitError as exc:
-        raise RuntimeError(f"tag_ltv: {exc}") from exc
-    # In key order: the fit sums floats, and the same customers in another physical order (an
-    # incremental warehouse vs a full rebuild) could move a prediction by a cent.
-    summary_relation = dbt.ref("int_customers_ltv_summary")
-    # the run date the summary (and so this tag) was computed as of, as every tag model records
-    as_of = summary_relation.aggregate("max(as_of_date)").fetchone()[0]
-    summary = summary_relation.order("customer_id").arrow()
-    try:
-        run = ltv_tag_run(
-            summary,
-            horizon_days=params["horizon_years"] * DAYS_PER_YEAR,
-            high_min_exclusive=params["high_min_exclusive"],
-            medium_min=params["medium_min"],
-            policy=policy,
-        )
-        failure = run.fit.reason if run.fit.method == METHOD_NONE and run.fit.customers else None
-        tags = run.tags
-    except LtvFitError as exc:
-        failure, tags = str(exc), empty_ltv_table()
+    as_of = dbt.ref("int_ltv_run").project("as_of_date").fetchone()[0]
+    fit = _stored_fit(dbt.ref("ltv_model_fits"), as_of)
+    tags, failure = empty_ltv_table(), None
+    if fit["method"] == METHOD_NONE:  # no customers is no failure: nobody to tag
+        failure = fit["reason"] if fit["customers"] else None
+    else:
+        summary = dbt.ref("int_customers_ltv_summary").order("customer_id").arrow()
+        try:
+            tags = tags_from_model(summary, model_from_fit_row(fit), fit["method"],
+                                   fit["reason"], fit["horizon_days"],
+                                   params["high_min_exclusive"], params["medium_min"])
+        except LtvFitError as exc:
+            failure, tags = str(exc), empty_ltv_table()
     if failure is not None:
         if on_degenerate_fit == "error":
             raise RuntimeError(
@@ -76,7 +80,7 @@ def model(dbt, session):
             )
         print(f"tag_ltv: WARNING: no ltv tags this run (on_degenerate_fit = no_tags): {failure}",
               file=sys.stderr)
-    else:
-        print(f"tag_ltv: fit_method = {run.fit.method} ({run.fit.customers} customers): "
-              f"{run.fit.reason}", file=sys.stderr)
+    elif fit["method"] != METHOD_NONE:
+        print(f"tag_ltv: fit_method = {fit['method']} ({fit['customers']} customers): "
+              f"{fit['reason']}", file=sys.stderr)
     return tags.append_column("as_of_date", pa.array([as_of] * tags.num_rows, type=pa.date32()))
