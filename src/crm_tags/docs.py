@@ -7,7 +7,8 @@ one self-contained HTML page (the manifest and catalog embedded) that opens from
 network. It never opens the warehouse BI tools read, so it never locks them out.
 
 `undocumented(manifest, catalog)` names what the site leaves undescribed: every model, seed
-(and seed column) and source table, and every column of the BI marts (models/marts/*.sql).
+(and seed column) and source table, and every column of the BI marts (models/marts/ and its
+folders other than core/ and tags/: the segments, the LTV model card).
 customer_profile's tag columns are the one exception: they are described by the model's
 description, which lists them from the catalog (adding a tag must not need another YAML edit,
 docs/adding-a-tag.md), so a profile column without its own description passes only when it is a
@@ -33,6 +34,9 @@ import yaml
 from crm_tags import PROJECT_DIR
 from crm_tags.build import DbtError, run_dbt
 from crm_tags.catalog import MARTS_FQN
+
+# marts/ folders that are not read by BI: the facts and dimensions, and the tag models
+NOT_BI_FOLDERS = {(*MARTS_FQN, 'core'), (*MARTS_FQN, 'tags')}
 
 DEFAULT_OUT = PROJECT_DIR / "target" / "docs"
 PROFILE_MODEL = "customer_profile"
@@ -128,7 +132,8 @@ def undocumented(manifest: dict, catalog: dict, profile_tags: list[str] | None =
         if kind == "seed":
             problems += [f"{where}: column {name} has no description"
                          for name, column in node["columns"].items() if not column["description"].strip()]
-        if kind == "model" and tuple(node["fqn"][1:-1]) == MARTS_FQN:
+        folder = tuple(node["fqn"][1:-1])
+        if kind == "model" and folder[:1] == MARTS_FQN and folder[:2] not in NOT_BI_FOLDERS:
             problems += _mart_columns(where, node, catalog["nodes"].get(uid), profile_tags)
     for _uid, source in sorted(manifest["sources"].items()):
         if not source["description"].strip():

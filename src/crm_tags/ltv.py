@@ -1381,9 +1381,11 @@ def fit_row_schema():
 
 
 def _as_date(value: Any):
-    """A date from a date, a datetime or 'YYYY-MM-DD'."""
+    """A date from a date, a datetime or 'YYYY-MM-DD' (None stays None)."""
     import datetime as dt
 
+    if value is None:
+        return None
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -1770,7 +1772,8 @@ def warehouse_calibration(summary_table: Any, as_of_date: Any, cut_date: Any,
     table = _as_arrow_table(summary_table)
     holdout = policy.calibration_holdout_days
     T_days = _column(table, "T") if table.num_rows else np.zeros(0)
-    skip = calibration_skip_reason(T_days, cut_date, policy)
+    skip = (calibration_skip_reason(T_days, cut_date, policy) if cut_date is not None else
+            "no cut date: seed tag_thresholds has no ltv calibration_holdout_days row")
     calibration = None
     if skip is None:
         try:
