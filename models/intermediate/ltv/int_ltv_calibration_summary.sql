@@ -39,4 +39,4 @@ select
     run.as_of_date,
 from calibration
 cross join run
-left join holdout using (customer_id)
+left join holdout on calibration.customer_id = holdout.customer_id
