@@ -7,17 +7,27 @@
     to strip; the others go through trim().
 #}
 {% macro trim_spaces(expression) -%}
+    {{ return(adapter.dispatch('trim_spaces', 'crm_tags')(expression)) }}
+{%- endmacro %}
+
+{# PostgreSQL's trim() strips ' ' only: the Unicode space separators (Zs) are listed. #}
+{% macro default__trim_spaces(expression) -%}
+    regexp_replace({{ expression }}, '^[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+|[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+$', '', 'g')
+{%- endmacro %}
+
+{% macro duckdb__trim_spaces(expression) -%}
     case
         when {{ expression }} like ' %' or {{ expression }} like '% '
-            or strlen({{ expression }}) <> length({{ expression }})
+            or {{ byte_length(expression) }} <> length({{ expression }})
             then trim({{ expression }})
         else {{ expression }}
     end
 {%- endmacro %}
 
-{# Free-text code columns: trim, lower-case, collapse inner whitespace; blank -> null. #}
+{# Free-text code columns: trim, lower-case, collapse inner whitespace (RE2's \s, spelt out: PostgreSQL's
+   \s also matches Unicode spaces); blank -> null. #}
 {% macro normalize_code(expression) -%}
-    nullif(lower(regexp_replace({{ trim_spaces(expression) }}, '\s+', ' ', 'g')), '')
+    nullif(lower(regexp_replace({{ trim_spaces(expression) }}, '[ \t\n\f\r]+', ' ', 'g')), '')
 {%- endmacro %}
 
 {# Identity key for emails: trimmed and lower-cased (raw-sources.md, Identity). #}

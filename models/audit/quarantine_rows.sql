@@ -12,10 +12,10 @@ rejected_{{ loop.index }} as (
         rejection_reason,
         _source_file as source_file,
         _source_row_number as source_row_number,
-        to_json(staged) as record,
+        to_json(staged) as record
     -- the row as delivered and cleaned, without the run bookkeeping (when it was loaded and judged)
     from (
-        select * exclude (_loaded_at, _evaluated_at, _as_of_date) from {{ ref(t.staging) }}
+        select {{ star_except(ref(t.staging), ['_loaded_at', '_evaluated_at', '_as_of_date']) }} from {{ ref(t.staging) }}
         where rejection_reason is not null
     ) as staged
 ),

@@ -31,7 +31,7 @@ members as (
     select
         segment_code,
         customer_id,
-        is_holdout,
+        is_holdout
     from {{ ref('segment_members') }}
 ),
 
@@ -40,7 +40,7 @@ members as (
 runs as (
     select
         segment_code,
-        as_of_date,
+        as_of_date
     from {{ ref('segment_runs') }}
 ),
 
@@ -48,7 +48,7 @@ next_runs as (
     -- each segment's first run date after this one (none when this is its latest run)
     select
         segment_code,
-        min(as_of_date) as next_run_date,
+        min(as_of_date) as next_run_date
     from runs
     where as_of_date > {{ as_of_date() }}
     group by segment_code
@@ -60,7 +60,7 @@ previous as (
         customer_id,
         is_holdout,
         valid_from,
-        valid_to,
+        valid_to
     from {{ this }}
 ),
 
@@ -98,7 +98,7 @@ exit_pieces as (
         customer_id,
         is_holdout,
         valid_from,
-        {{ as_of_date() }} as valid_to,
+        {{ as_of_date() }} as valid_to
     from exiting
     where valid_from < {{ as_of_date() }}
     union all
@@ -108,7 +108,7 @@ exit_pieces as (
         exiting.customer_id,
         exiting.is_holdout,
         next_runs.next_run_date as valid_from,
-        exiting.valid_to,
+        exiting.valid_to
     from exiting
     inner join next_runs on exiting.segment_code = next_runs.segment_code
     where exiting.valid_to is null or exiting.valid_to > next_runs.next_run_date
@@ -147,7 +147,7 @@ enter_pieces as (
         case
             when starting_next.valid_from is not null then starting_next.valid_to
             else next_runs.next_run_date
-        end as valid_to,
+        end as valid_to
     from entering
     left join ending_here
         on entering.segment_code = ending_here.segment_code
@@ -165,21 +165,21 @@ replaced as (
         segment_code,
         customer_id,
         is_holdout,
-        valid_from,
+        valid_from
     from exiting
     union all
     select
         segment_code,
         customer_id,
         is_holdout,
-        valid_from,
+        valid_from
     from ending_here
     union all
     select
         segment_code,
         customer_id,
         is_holdout,
-        valid_from,
+        valid_from
     from starting_next
 ),
 
@@ -221,7 +221,7 @@ final as (
         customer_id,
         is_holdout,
         valid_from,
-        valid_to,
+        valid_to
     from periods
     union all
     -- a changed pair left with no period: deleted by the replace_periods strategy
@@ -230,7 +230,7 @@ final as (
         changed.customer_id,
         cast(null as boolean) as is_holdout,
         cast(null as date) as valid_from,
-        cast(null as date) as valid_to,
+        cast(null as date) as valid_to
     from changed
     left join periods
         on changed.segment_code = periods.segment_code
@@ -246,7 +246,7 @@ final as (
         customer_id,
         is_holdout,
         {{ as_of_date() }} as valid_from,
-        cast(null as date) as valid_to,
+        cast(null as date) as valid_to
     from members
 )
 
