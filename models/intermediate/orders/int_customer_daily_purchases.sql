@@ -25,7 +25,9 @@ purchases as (
     select purchases.*
     from {{ ref('fct_orders') }} as purchases
     where purchases.is_purchase
-        {% if is_incremental() %}and exists (select 1 from affected_customer_days where affected_customer_days.customer_id = purchases.customer_id and affected_customer_days.order_date = purchases.order_date){% endif %}
+    {% if is_incremental() %}
+        and exists (select 1 from affected_customer_days where affected_customer_days.customer_id = purchases.customer_id and affected_customer_days.order_date = purchases.order_date)
+    {% endif %}
 ),
 
 recomputed as (

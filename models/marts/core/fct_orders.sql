@@ -23,7 +23,9 @@ orders as (
     select orders.*
     from {{ ref('stg_orders__orders') }} as orders
     where orders.rejection_reason is null
-        {% if is_incremental() %}and orders.order_id in (select changed_orders.order_id from changed_orders){% endif %}
+    {% if is_incremental() %}
+        and orders.order_id in (select changed_orders.order_id from changed_orders)
+    {% endif %}
 ),
 
 order_lines as (
