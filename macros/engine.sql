@@ -150,3 +150,20 @@
 {% macro duckdb__ratio_text(numerator, denominator, digits) -%}
     cast(round({{ numerator }} / {{ denominator }}, {{ digits }}) as {{ dbt.type_string() }})
 {%- endmacro %}
+
+
+{#
+    Post-hook of every model (dbt_project.yml): PostgreSQL plans a query by table statistics,
+    and a table dbt has just created has none until autovacuum gets to it: the next model's
+    joins were then planned as nested loops over 100k-row tables. ANALYZE each table a model
+    writes. Nothing on DuckDB (an empty hook is skipped).
+#}
+{% macro analyze_after_build() -%}
+    {{ return(adapter.dispatch('analyze_after_build', 'crm_tags')()) }}
+{%- endmacro %}
+
+{% macro default__analyze_after_build() -%}
+    {%- if model.config.materialized in ('table', 'incremental') -%}analyze {{ this }}{%- endif -%}
+{%- endmacro %}
+
+{% macro duckdb__analyze_after_build() -%}{%- endmacro %}
