@@ -17,13 +17,14 @@
         the scope's next run date when it held there). Re-running a date therefore changes
         nothing, and dates may be run in any order.
         members   CTE: this run's items (key + item + payload columns)
-        runs      CTE: (scope, as_of_date), every run date of each scope, this run's included
+        runs      relation with (scope, as_of_date): every run date of each scope, this run's
+                  included (segment_runs, tag_runs)
         scope     the column whose run dates bound the periods (segment_code, tag_code)
         key       the model's unique_key columns (scope included): the rows replaced together
         item      the further columns telling items of one key apart (is_holdout, tag_value)
         payload   columns carried along, not compared (evidence: as computed when the period
                   started)
-        computed  optional CTE of the scopes this run computed (one column, `scope`): items of
+        computed  optional list of the scopes this run computed (computed_tag_codes): items of
                   other scopes are left as they are (a weekly tag on a daily run). Without it,
                   every held item that is not a member ends (a segment removed from the file).
         Only the changed keys are returned, with all their periods; the replace_periods
@@ -80,8 +81,10 @@ held as (
     from previous
     where previous.valid_from <= {{ run_date }}
         and (previous.valid_to is null or previous.valid_to > {{ run_date }})
-        {%- if computed %}
-        and previous.{{ scope }} in (select computed_scopes.scope from {{ computed }} as computed_scopes)
+        {%- if computed is not none and computed | length == 0 %}
+        and 1 = 0
+        {%- elif computed is not none %}
+        and previous.{{ scope }} in ({% for code in computed %}'{{ code }}'{{ ', ' if not loop.last }}{% endfor %})
         {%- endif %}
 ),
 

@@ -25,27 +25,14 @@ members as (
     where {{ is_computed_tag('tag_code', 'contact') }}
 ),
 
-runs as (
-    select
-        tag_code,
-        as_of_date
-    from {{ ref('tag_runs') }}
-),
-
-computed as (
-    select tag_code as scope
-    from {{ ref('tag_definitions') }}
-    where {{ is_computed_tag('tag_code', 'contact') }}
-),
-
 {{ period_history(
     members='members',
-    runs='runs',
+    runs=ref('tag_runs'),
     scope='tag_code',
     key=['contact_id', 'tag_code'],
     item=['tag_value'],
     payload=['customer_id', 'evidence'],
-    computed='computed'
+    computed=computed_tag_codes('contact')
 ) }}
 
 select * from final

@@ -33,27 +33,14 @@ members as (
     where {{ is_computed_tag('tag_code', 'account') }}
 ),
 
-runs as (
-    select
-        tag_code,
-        as_of_date
-    from {{ ref('tag_runs') }}
-),
-
-computed as (
-    select tag_code as scope
-    from {{ ref('tag_definitions') }}
-    where {{ is_computed_tag('tag_code', 'account') }}
-),
-
 {{ period_history(
     members='members',
-    runs='runs',
+    runs=ref('tag_runs'),
     scope='tag_code',
     key=['customer_id', 'tag_code'],
     item=['tag_value'],
     payload=['evidence'],
-    computed='computed'
+    computed=computed_tag_codes('account')
 ) }}
 
 select * from final

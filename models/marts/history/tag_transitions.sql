@@ -24,7 +24,7 @@ catalog as (
     from {{ ref('tag_definitions') }}
 ),
 
-starts as (
+period_starts as (
     select
         history.customer_id,
         history.tag_code,
@@ -35,7 +35,7 @@ starts as (
     inner join catalog on history.tag_code = catalog.tag_code
 ),
 
-ends as (
+period_ends as (
     select
         history.customer_id,
         history.tag_code,
@@ -47,17 +47,25 @@ ends as (
     where history.valid_to is not null
 ),
 
+single_ends as (
+    select * from period_ends where not is_multi_valued
+),
+
+single_starts as (
+    select * from period_starts where not is_multi_valued
+),
+
 single_valued as (
     select
-        coalesce(ends.tag_code, starts.tag_code) as tag_code,
-        coalesce(ends.as_of_date, starts.as_of_date) as as_of_date,
-        ends.tag_value as from_value,
-        starts.tag_value as to_value
-    from (select * from ends where not is_multi_valued) as ends
-    full outer join (select * from starts where not is_multi_valued) as starts
-        on ends.customer_id = starts.customer_id
-            and ends.tag_code = starts.tag_code
-            and ends.as_of_date = starts.as_of_date
+        coalesce(single_ends.tag_code, single_starts.tag_code) as tag_code,
+        coalesce(single_ends.as_of_date, single_starts.as_of_date) as as_of_date,
+        single_ends.tag_value as from_value,
+        single_starts.tag_value as to_value
+    from single_ends
+    full outer join single_starts
+        on single_ends.customer_id = single_starts.customer_id
+            and single_ends.tag_code = single_starts.tag_code
+            and single_ends.as_of_date = single_starts.as_of_date
 ),
 
 multi_valued as (
@@ -66,7 +74,7 @@ multi_valued as (
         as_of_date,
         cast(null as {{ dbt.type_string() }}) as from_value,
         tag_value as to_value
-    from starts
+    from period_starts
     where is_multi_valued
     union all
     select
@@ -74,7 +82,7 @@ multi_valued as (
         as_of_date,
         tag_value as from_value,
         cast(null as {{ dbt.type_string() }}) as to_value
-    from ends
+    from period_ends
     where is_multi_valued
 ),
 

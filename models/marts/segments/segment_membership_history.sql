@@ -31,16 +31,9 @@ members as (
     from {{ ref('segment_members') }}
 ),
 
-runs as (
-    select
-        segment_code,
-        as_of_date
-    from {{ ref('segment_runs') }}
-),
-
 {{ period_history(
     members='members',
-    runs='runs',
+    runs=ref('segment_runs'),
     scope='segment_code',
     key=['segment_code', 'customer_id'],
     item=['is_holdout']
