@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("crm_tags.bench", "benchmark the build against a hand-written DuckDB reference"),
     "dagster-dev": ("crm_tags.dagster_dev", "start the Dagster UI on the demo warehouse"),
     "segments": ("crm_tags.segments.cli", "validate, preview and export segments (docs/segments.md)"),
+    "forget": ("crm_tags.privacy", "record an erasure request: the customer leaves every mart from the next run (docs/privacy.md)"),
 }
 
 
