@@ -13,6 +13,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("crm_tags.generate", "write a synthetic landing zone following the raw-sources contract"),
     "build": ("crm_tags.build", "build, gate and publish the warehouse for one as_of_date"),
+    "backfill": ("crm_tags.backfill", "compute the tags as of past run dates and write their history (gated, one build per date)"),
     "demo": ("crm_tags.demo", "main job: generate demo data, build, validate, print a tag summary"),
     "summary": ("crm_tags.demo", "print the tag summary of the current warehouse"),
     "validate": ("crm_tags.quality.validate", "run the Great Expectations quality gate on the warehouse, or build, gate and publish"),
@@ -23,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("crm_tags.bench", "benchmark the build against a hand-written DuckDB reference"),
     "dagster-dev": ("crm_tags.dagster_dev", "start the Dagster UI on the demo warehouse"),
     "segments": ("crm_tags.segments.cli", "validate, preview and export segments (docs/segments.md)"),
+    "forget": ("crm_tags.privacy", "record an erasure request: the customer leaves every mart from the next run (docs/privacy.md)"),
 }
 
 
