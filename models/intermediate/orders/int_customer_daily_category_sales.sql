@@ -32,7 +32,9 @@ order_lines as (
     from {{ ref('fct_order_lines') }} as order_lines
     where order_lines.is_purchase
     {% if is_incremental() %}
-        and exists (select 1 from affected_customer_days where affected_customer_days.customer_id = order_lines.customer_id and affected_customer_days.order_date = order_lines.order_date)
+        and (order_lines.customer_id, order_lines.order_date) in (
+            select affected_customer_days.customer_id, affected_customer_days.order_date from affected_customer_days
+        )
     {% endif %}
 ),
 

@@ -26,7 +26,9 @@ purchases as (
     from {{ ref('fct_orders') }} as purchases
     where purchases.is_purchase
     {% if is_incremental() %}
-        and exists (select 1 from affected_customer_days where affected_customer_days.customer_id = purchases.customer_id and affected_customer_days.order_date = purchases.order_date)
+        and (purchases.customer_id, purchases.order_date) in (
+            select affected_customer_days.customer_id, affected_customer_days.order_date from affected_customer_days
+        )
     {% endif %}
 ),
 

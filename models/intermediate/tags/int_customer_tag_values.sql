@@ -27,7 +27,7 @@ assigned as (
 final as (
     select assigned.*
     from assigned
-    where exists (select 1 from customers where customers.customer_id = assigned.customer_id)
+    where assigned.customer_id in (select customers.customer_id from customers)
 )
 
 select * from final

@@ -56,7 +56,7 @@ order_items as (
     select order_items.*
     from {{ ref('stg_orders__order_items') }} as order_items
     where order_items.rejection_reason is null and order_items._evaluated_at <= {{ since }}
-        and exists (select 1 from remapped_lines where remapped_lines.order_id = order_items.order_id and remapped_lines.line_no = order_items.line_no)
+        and (order_items.order_id, order_items.line_no) in (select remapped_lines.order_id, remapped_lines.line_no from remapped_lines)
     {% endif %}
 ),
 
