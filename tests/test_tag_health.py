@@ -1,0 +1,199 @@
+"""Tag health (issue 21): marts.tag_health raises exactly the planted problems.
+
+One generated landing zone, built at two run dates eleven days apart:
+- clean: the project as it is, published through the gate both times (the health history is
+  carried from the published warehouse into the next candidate, and the flags never stop a
+  publish). The only flag is the catalog's own: behaviour has 7 tags (the guideline's 3-5).
+- planted: a copy of the project (as tests/test_add_a_tag.py adds a tag) with a tag nobody
+  holds, a tag duplicating recency, and the weekly satisfaction left out of the second run, so
+  it is stale. Those flags are raised, and no other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import copy_project, query
+
+from crm_tags.build import run_dbt
+
+pytestmark = pytest.mark.slow
+
+FIRST, RUN = "2024-12-20", "2024-12-31"  # eleven days: a weekly tag left out is stale
+CUSTOMERS = 1500
+
+NOBODY_TAG = {
+    "dimension": "basic",
+    "tag_level": "account",
+    "is_multi_valued": False,
+    "label_zh": "无人标签",
+    "label_en": "Nobody's tag",
+    "definition": "A planted tag that no customer holds",
+    "authoritative_source": "crm",
+    "source_tables": ["crm.accounts"],
+    "rule": "never assigned",
+    "refresh_frequency": "daily",
+    "owner": "crm-data-steward",
+    "values": {"someone": ["某人", "Someone"]},
+}
+
+NOBODY_SQL = """\
+-- planted: a tag nobody holds
+with
+
+customers as (
+    select customer_id from {{ ref('dim_customers') }}
+),
+
+final as (
+    select
+        customer_id,
+        'nobody' as tag_code,
+        'someone' as tag_value,
+        'never' as evidence,
+        {{ as_of_date() }} as as_of_date
+    from customers
+    where 1 = 0
+)
+
+select * from final
+"""
+
+# The clean catalog's own finding: the behaviour dimension holds 7 tags (guideline: 3-5).
+BASELINE = {("dimension:behaviour:", "too_many")}
+PLANTED = {
+    ("tag:nobody:", "too_few"),
+    ("tag:recency:", "redundant"),
+    ("tag:recency_copy:", "redundant"),
+    ("tag:satisfaction:", "stale"),
+}
+
+
+def plant_problems(project: Path) -> None:
+    config_file = project / "dbt_project.yml"
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    catalog = config["vars"]["tag_catalog"]
+    catalog["nobody"] = NOBODY_TAG
+    catalog["recency_copy"] = {**catalog["recency"], "dimension": "basic",
+                               "label_zh": "最近购买(副本)", "label_en": "Recency (copy)"}
+    config_file.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False),
+                           encoding="utf-8")
+    tags = project / "models" / "marts" / "tags"
+    (tags / "tag_nobody.sql").write_text(NOBODY_SQL)
+    recency = (tags / "tag_recency.sql").read_text()
+    assert "'recency' as tag_code" in recency
+    (tags / "tag_recency_copy.sql").write_text(
+        recency.replace("'recency' as tag_code", "'recency_copy' as tag_code"))
+
+
+def flags_at(warehouse: Path, as_of: str) -> set[tuple[str, str]]:
+    return set(query(warehouse, f"""select health_key, flag from marts.tag_health_flags
+        where as_of_date = date '{as_of}'"""))
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict:
+    from crm_tags.generate import generate_landing_zone
+    from crm_tags.quality.publish import build_and_publish
+
+    root = tmp_path_factory.mktemp("tag_health")
+    raw = root / "raw"
+    generate_landing_zone(raw, CUSTOMERS, seed=7, as_of=dt.date.fromisoformat(RUN))
+
+    clean = root / "clean.duckdb"
+    publishes = [build_and_publish(raw, clean, as_of, runtime_dir=root / "gx")
+                 for as_of in (FIRST, RUN)]
+
+    project = copy_project(root / "project")
+    plant_problems(project)
+    planted = root / "planted.duckdb"
+    target = root / "target"
+    common = ["--project-dir", str(project), "--exclude-resource-type", "unit_test"]
+    run_dbt(["build", *common], raw, planted, FIRST, target, quiet=True)
+    # the second run leaves the weekly satisfaction out: it keeps its first run's date
+    run_dbt(["build", *common, "--exclude", "tag_satisfaction"], raw, planted, RUN, target,
+            quiet=True)
+    return {"clean": clean, "publishes": publishes, "planted": planted}
+
+
+def test_a_clean_build_raises_none_of_the_planted_flags(builds):
+    assert all(result.published for result in builds["publishes"]), \
+        [result.report() for result in builds["publishes"]]
+    clean = builds["clean"]
+    assert flags_at(clean, FIRST) == BASELINE
+    assert flags_at(clean, RUN) == BASELINE
+    assert query(clean, """select flag_reasons from marts.tag_health
+        where as_of_date = date '2024-12-31' and health_key = 'dimension:behaviour:'""") \
+        == [("too_many: 7 tags > max_tags_per_dimension 5.0000",)]
+
+
+def test_planted_problems_raise_exactly_their_flags(builds):
+    planted = builds["planted"]
+    assert flags_at(planted, RUN) == BASELINE | PLANTED
+    # the first run: nothing stale yet, the empty and the duplicated tag already
+    assert flags_at(planted, FIRST) == BASELINE | (PLANTED - {("tag:satisfaction:", "stale")})
+    reasons = dict(query(planted, """select health_key, flag_reasons from marts.tag_health
+        where as_of_date = date '2024-12-31' and flags <> ''"""))
+    assert reasons["tag:nobody:"] == (
+        "too_few: coverage 0.0000 < min_coverage 0.0100 (0 of "
+        f"{query(planted, 'select count(*) from core.dim_customers where not is_deleted')[0][0]}"
+        " live customers)")
+    assert reasons["tag:satisfaction:"] == (
+        "stale: computed as of 2024-12-20, 11 days ago > weekly cadence 7.0000 + grace 0.0000 days")
+    assert reasons["tag:recency:"].startswith(
+        "redundant: duplicates recency_copy: Jaccard of holders 1.0000 >= redundant_min_jaccard "
+        "0.9000, values correspond for 1.0000 >= redundant_min_agreement 0.9000")
+
+
+def test_flags_carry_the_threshold_from_the_seed(builds):
+    rows = query(builds["planted"], """select tag_code, flag, measure, threshold, threshold_parameter
+        from marts.tag_health_flags where as_of_date = date '2024-12-31' and scope = 'tag'
+        order by tag_code, flag""")
+    assert rows == [
+        ("nobody", "too_few", 0.0, 0.01, "min_coverage"),
+        ("recency", "redundant", 1.0, 0.9, "redundant_min_jaccard"),
+        ("recency_copy", "redundant", 1.0, 0.9, "redundant_min_jaccard"),
+        ("satisfaction", "stale", 11.0, 7.0, "cadence_days_weekly + stale_grace_days"),
+    ]
+
+
+def test_figures_are_kept_per_run_date(builds):
+    clean = builds["clean"]
+    rows = query(clean, """select as_of_date, holders, coverage, previous_as_of_date,
+            previous_holders, holders_change, staleness_days, tag_as_of_date
+        from marts.tag_health where health_key = 'tag:recency:' order by as_of_date""")
+    assert [str(r[0]) for r in rows] == [FIRST, RUN]
+    first, second = rows
+    assert first[3] is None and first[5] is None  # no earlier run
+    assert str(second[3]) == FIRST and second[4] == first[1]
+    assert second[5] == second[1] - first[1]
+    assert second[6] == 0 and str(second[7]) == RUN
+    live = query(clean, "select count(*) from core.dim_customers where not is_deleted")[0][0]
+    held = query(clean, "select count(distinct customer_id) from marts.customer_tags "
+                        "where tag_code = 'recency'")[0][0]
+    assert second[1] == held and second[2] == pytest.approx(held / live)
+    # per value: the values' holders add up to the tag's (single-valued), the largest value is
+    # the tag's concentration
+    values = query(clean, """select tag_value, holders, value_share from marts.tag_health
+        where as_of_date = date '2024-12-31' and scope = 'value' and tag_code = 'recency'
+        order by sort_order""")
+    assert [v[0] for v in values] == ["within_30d", "d31_90", "d91_180", "over_180d"]
+    assert sum(v[1] for v in values) == held
+    concentration, largest = query(clean, """select concentration, largest_value
+        from marts.tag_health where as_of_date = date '2024-12-31'
+        and health_key = 'tag:recency:'""")[0]
+    top = max(values, key=lambda v: v[1])
+    assert largest == top[0] and concentration == pytest.approx(top[1] / held)
+
+
+def test_overlap_is_symmetric_and_a_jaccard_of_one_alone_is_not_redundant(builds):
+    clean = builds["clean"]
+    pair = query(clean, """select tag_a, jaccard, value_agreement from marts.tag_overlap
+        where (tag_a, tag_b) in (('customer_grade', 'lifecycle_stage'),
+                                 ('lifecycle_stage', 'customer_grade')) order by tag_a""")
+    # both are held by every live customer; their values do not correspond
+    assert [p[1] for p in pair] == [1.0, 1.0]
+    assert pair[0][2] == pair[1][2] and pair[0][2] < 0.9
