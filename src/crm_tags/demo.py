@@ -61,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
         except WarehouseLocked as error:
             print(error, file=sys.stderr)
             return 1
+        from crm_tags.report import write_report
+
+        # the stewards' tag-health report (docs/tag-health.md), next to the warehouse
+        report = write_report(args.warehouse, args.warehouse.parent / "reports")
+        print(f"\nTag health report (open in a browser, works offline): {report}")
     print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     return 0 if gate_passed else 1
 
