@@ -126,7 +126,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", default=None, help="run date YYYY-MM-DD (default: today)")
     parser.add_argument("--select", default=None, help="dbt selection (default: everything)")
     parser.add_argument("--full-refresh", action="store_true",
-                        help="rebuild the incremental base models from every delivery file")
+                        help="rebuild the incremental models from every delivery file; the histories kept "
+                             "over time (tags, segments, LTV fits) are kept")
     parser.add_argument("--runtime-dir", type=Path, default=None,
                         help="quality gate results and Data Docs (default: expectations/uncommitted)")
     parser.add_argument(

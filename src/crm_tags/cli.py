@@ -13,6 +13,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("crm_tags.generate", "write a synthetic landing zone following the raw-sources contract"),
     "build": ("crm_tags.build", "build, gate and publish the warehouse for one as_of_date"),
+    "backfill": ("crm_tags.backfill", "compute the tags as of past run dates and write their history (gated, one build per date)"),
     "demo": ("crm_tags.demo", "main job: generate demo data, build, validate, print a tag summary"),
     "summary": ("crm_tags.demo", "print the tag summary of the current warehouse"),
     "validate": ("crm_tags.quality.validate", "run the Great Expectations quality gate on the warehouse, or build, gate and publish"),
