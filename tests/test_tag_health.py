@@ -197,3 +197,23 @@ def test_overlap_is_symmetric_and_a_jaccard_of_one_alone_is_not_redundant(builds
     # both are held by every live customer; their values do not correspond
     assert [p[1] for p in pair] == [1.0, 1.0]
     assert pair[0][2] == pair[1][2] and pair[0][2] < 0.9
+
+
+def test_stability_counts_holders_whose_value_changed(builds):
+    clean = builds["clean"]
+    changed, share, previous = query(clean, """select changed_holders, changed_share,
+        previous_tag_as_of_date from marts.tag_health
+        where as_of_date = date '2024-12-31' and health_key = 'tag:recency:'""")[0]
+    # from the history: holders on both run dates with another value on the later one
+    expected = query(clean, f"""
+        with a as (
+            select customer_id, tag_value from marts.customer_tag_history where tag_code = 'recency'
+            and valid_from <= date '{FIRST}' and (valid_to is null or valid_to > date '{FIRST}')
+        ), b as (
+            select customer_id, tag_value from marts.customer_tag_history where tag_code = 'recency'
+            and valid_from <= date '{RUN}' and (valid_to is null or valid_to > date '{RUN}')
+        )
+        select count(*), count(*) / (select count(*) from b) from a join b using (customer_id)
+        where a.tag_value <> b.tag_value""")[0]
+    assert str(previous) == FIRST and changed == expected[0] > 0
+    assert share == pytest.approx(expected[1]) and share < 0.5  # no unstable flag

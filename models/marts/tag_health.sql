@@ -91,6 +91,9 @@ final as (
         figures.tag_as_of_date,
         figures.cadence_days,
         figures.staleness_days,
+        figures.previous_tag_as_of_date,
+        figures.changed_holders,
+        figures.changed_share,
         coalesce(row_flags.flag_count, 0) as flag_count,
         coalesce(row_flags.flags, '') as flags,
         coalesce(row_flags.flag_reasons, '') as flag_reasons

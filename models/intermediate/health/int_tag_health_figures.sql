@@ -17,6 +17,10 @@ holdings as (
     select * from {{ ref('int_tag_holdings') }}
 ),
 
+stability as (
+    select * from {{ ref('int_tag_stability') }}
+),
+
 live as (
     select count(*) as live_customers from {{ ref('dim_customers') }} where not is_deleted
 ),
@@ -211,9 +215,13 @@ final as (
         unioned.tags_in_dimension,
         unioned.tag_as_of_date,
         unioned.cadence_days,
-        {{ dbt.datediff('unioned.tag_as_of_date', as_of_date(), 'day') }} as staleness_days
+        {{ dbt.datediff('unioned.tag_as_of_date', as_of_date(), 'day') }} as staleness_days,
+        stability.previous_run as previous_tag_as_of_date,
+        stability.changed_holders,
+        stability.changed_share
     from unioned
     cross join live
+    left join stability on unioned.scope = 'tag' and unioned.tag_code = stability.tag_code
 )
 
 select * from final

@@ -86,6 +86,21 @@ stale as (
     where staleness_days > cadence_days + {{ health_param('stale_grace_days') }}
 ),
 
+unstable as (
+    select
+        health_key,
+        'unstable' as flag,
+        changed_share as measure,
+        {{ health_param('unstable_min_changed_share') }} as threshold,
+        'unstable_min_changed_share' as threshold_parameter,
+        {{ dbt.concat(["'value changed since '", "cast(previous_tag_as_of_date as " ~ dbt.type_string() ~ ")",
+                       "' for '", health_number_text('changed_share'),
+                       "' of holders >= unstable_min_changed_share '",
+                       health_number_text(health_param('unstable_min_changed_share'))]) }} as reason
+    from tag_rows
+    where changed_share >= {{ health_param('unstable_min_changed_share') }}
+),
+
 guideline_dimensions as (
     select * from figures where scope = 'dimension' and dimension <> 'manual'
 ),
@@ -126,6 +141,8 @@ unioned as (
     select * from redundant
     union all
     select * from stale
+    union all
+    select * from unstable
     union all
     select * from too_many
     union all
