@@ -450,7 +450,8 @@ def test_tag_health_report_renders_every_plot_offline(page: Page, tag_health_rep
     plots = page.page.eval_on_selector_all(
         "svg.plot", "svgs => svgs.map(s => [s.dataset.plot, s.getBoundingClientRect().width,"
                     " s.querySelectorAll('rect, polyline, path, circle').length])")
-    assert [p[0] for p in plots] == ["coverage", "trends", "overlap", "calibration"]
+    assert [p[0] for p in plots] == ["coverage", "trends", "transitions-lifecycle_stage",
+                                     "transitions-customer_grade", "overlap", "calibration"]
     assert all(width > 100 and marks > 0 for _, width, marks in plots), plots
     # the catalog's labels in both languages
     assert "最近购买 / Recency" in page.page.inner_text("body")
