@@ -217,3 +217,24 @@ def test_stability_counts_holders_whose_value_changed(builds):
         where a.tag_value <> b.tag_value""")[0]
     assert str(previous) == FIRST and changed == expected[0] > 0
     assert share == pytest.approx(expected[1]) and share < 0.5  # no unstable flag
+
+
+def test_dagster_metadata_shows_the_flags_as_warnings(builds):
+    import sys
+
+    import duckdb
+
+    from crm_tags import PROJECT_DIR
+
+    if str(PROJECT_DIR) not in sys.path:  # the code location's package, as test_orchestration
+        sys.path.insert(0, str(PROJECT_DIR))
+    from orchestration.tag_health import health_metadata
+
+    with duckdb.connect(str(builds["planted"]), read_only=True) as con:
+        metadata = health_metadata(con)
+    assert metadata["tag_health/run_date"] == RUN
+    assert metadata["tag_health/flag_count"] == len(BASELINE | PLANTED)
+    flags = metadata["tag_health/flags"].value
+    assert "| nobody | too_few: coverage 0.0000 < min_coverage 0.0100" in flags
+    assert "| satisfaction | stale: computed as of 2024-12-20, 11 days ago" in flags
+    assert metadata["tag_health/coverage"].value["nobody"] == 0.0
