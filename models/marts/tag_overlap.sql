@@ -78,7 +78,7 @@ best_match as (
         tag_a,
         value_a,
         tag_b,
-        max(holders) as matched
+        max(holders) as matched_holders
     from value_pairs
     group by tag_a, value_a, tag_b
 ),
@@ -87,7 +87,7 @@ agreement_one_way as (
     select
         value_a_with_b.tag_a,
         value_a_with_b.tag_b,
-        {{ safe_share('sum(best_match.matched)', 'sum(value_a_with_b.holders)') }} as agreement
+        {{ safe_share('sum(best_match.matched_holders)', 'sum(value_a_with_b.holders)') }} as agreement_share
     from value_a_with_b
     inner join best_match
         on
@@ -113,16 +113,16 @@ measured as (
         coalesce(holders_a.holders, 0) as holders_a,
         coalesce(holders_b.holders, 0) as holders_b,
         coalesce(shared.shared_holders, 0) as shared_holders,
-        forward.agreement as agreement_a_to_b,
-        backward.agreement as agreement_b_to_a
+        agreement_forward.agreement_share as agreement_a_to_b,
+        agreement_backward.agreement_share as agreement_b_to_a
     from tag_pairs
     left join tag_holders as holders_a on tag_pairs.tag_a = holders_a.tag_code
     left join tag_holders as holders_b on tag_pairs.tag_b = holders_b.tag_code
     left join shared on tag_pairs.tag_a = shared.tag_a and tag_pairs.tag_b = shared.tag_b
-    left join agreement_one_way as forward
-        on tag_pairs.tag_a = forward.tag_a and tag_pairs.tag_b = forward.tag_b
-    left join agreement_one_way as backward
-        on tag_pairs.tag_a = backward.tag_b and tag_pairs.tag_b = backward.tag_a
+    left join agreement_one_way as agreement_forward
+        on tag_pairs.tag_a = agreement_forward.tag_a and tag_pairs.tag_b = agreement_forward.tag_b
+    left join agreement_one_way as agreement_backward
+        on tag_pairs.tag_a = agreement_backward.tag_b and tag_pairs.tag_b = agreement_backward.tag_a
 ),
 
 final as (

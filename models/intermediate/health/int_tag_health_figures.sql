@@ -73,7 +73,7 @@ ranked_values as (
         tag_code,
         tag_value,
         holders,
-        row_number() over (partition by tag_code order by holders desc, tag_value) as holder_rank
+        row_number() over (partition by tag_code order by holders desc, tag_value asc) as holder_rank
     from value_stats
 ),
 

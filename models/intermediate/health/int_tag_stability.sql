@@ -36,7 +36,7 @@ run_pairs as (
         latest.latest_run,
         max(runs.as_of_date) as previous_run
     from latest
-    left join runs on latest.tag_code = runs.tag_code and runs.as_of_date < latest.latest_run
+    left join runs on latest.tag_code = runs.tag_code and latest.latest_run > runs.as_of_date
     group by latest.tag_code, latest.latest_run
 ),
 
