@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +16,20 @@ pytestmark = pytest.mark.slow
 def test_demo_generates_builds_validates_and_summarises(tmp_path: Path):
     crm_tags = Path(sys.executable).with_name("crm-tags")
     warehouse = tmp_path / "warehouse.duckdb"
+    # a fresh machine: no masking key anywhere, the demo makes one in the user's config dir
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_MASKING_KEY")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     result = subprocess.run(
         [str(crm_tags), "demo", "--customers", "400", "--as-of", "2025-06-30",
          "--raw-dir", str(tmp_path / "raw"), "--warehouse", str(warehouse)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    key = tmp_path / "config" / "crm-tags" / "masking.key"
+    assert f"generated a masking key at {key} (outside the repository" in result.stdout
+    bi = tmp_path / "warehouse.bi.duckdb"
+    assert f"BI tools connect to {bi}: schema marts only" in result.stdout
+    assert query(bi, "select distinct table_schema from information_schema.tables") == [("marts",)]
     assert "Tag summary as of 2025-06-30" in result.stdout
     # the stewards' tag-health report, written next to the warehouse, its path printed
     report = tmp_path / "reports" / "tag-health-report.html"

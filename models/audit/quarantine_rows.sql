@@ -1,6 +1,9 @@
 -- Every row rejected in staging, with its reason and where it came from. Nothing is dropped
 -- silently: a row is either published, here, or counted as a superseded duplicate
 -- (see reconciliation).
+-- What a steward needs to fix a delivery (table, file, row number, reason, key) and no more:
+-- not the row itself, which holds names, emails, phones and birth dates; the full row stays
+-- in the landing zone, found by its file and row number (docs/privacy.md).
 {% set tables = landing_tables() %}
 with
 
@@ -11,13 +14,9 @@ rejected_{{ loop.index }} as (
         cast({{ t.key }} as varchar) as record_key,
         rejection_reason,
         _source_file as source_file,
-        _source_row_number as source_row_number,
-        to_json(staged) as record,
-    -- the row as delivered and cleaned, without the run bookkeeping (when it was loaded and judged)
-    from (
-        select * exclude (_loaded_at, _evaluated_at, _as_of_date) from {{ ref(t.staging) }}
-        where rejection_reason is not null
-    ) as staged
+        _source_row_number as source_row_number
+    from {{ ref(t.staging) }}
+    where rejection_reason is not null
 ),
 {% endfor %}
 

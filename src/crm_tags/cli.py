@@ -19,11 +19,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("crm_tags.quality.validate", "run the Great Expectations quality gate on the warehouse, or build, gate and publish"),
     "ltv-fit": ("crm_tags.ltv", "fit BG/NBD and Gamma-Gamma on a customer summary CSV"),
     "docs": ("crm_tags.docs", "write the dbt docs site (one offline HTML page) and check it documents everything"),
+    "load": ("crm_tags.load", "copy new delivery files into PostgreSQL's raw tables (the postgres target; docs/engines.md)"),
     "ltv-calibration": ("crm_tags.ltv_calibration", "the LTV model's hold-out check per frequency bucket (CDNOW, a transaction CSV, or a warehouse)"),
     "bench": ("crm_tags.bench", "benchmark the build against a hand-written DuckDB reference"),
     "dagster-dev": ("crm_tags.dagster_dev", "start the Dagster UI on the demo warehouse"),
     "report": ("crm_tags.report", "write the tag-health report for data stewards (one offline HTML page)"),
     "segments": ("crm_tags.segments.cli", "validate, preview and export segments (docs/segments.md)"),
+    "forget": ("crm_tags.privacy", "record an erasure request: the customer leaves every mart from the next run (docs/privacy.md)"),
 }
 
 

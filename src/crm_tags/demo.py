@@ -36,7 +36,16 @@ def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from crm_tags.generate import generate_landing_zone
+    from crm_tags.privacy import bi_path, ensure_key, erasure_log_path, key_file
 
+    # Publishing pseudonymises the BI file with a key that never lives in the repository: on a
+    # fresh machine the demo makes one in the user's config dir (docs/privacy.md).
+    made = ensure_key()
+    if made:
+        print(f"generated a masking key at {made} (outside the repository; keep it: the BI "
+              "file's pseudonyms stay the same only with the same key)")
+    else:
+        print(f"masking key: $CRM_MASKING_KEY or {key_file()}")
     timings: dict[str, float] = {}
     if not (args.reuse_data and args.raw_dir.exists()):
         start = time.perf_counter()
@@ -77,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
         # the stewards' tag-health report (docs/tag-health.md), next to the warehouse
         report = write_report(args.warehouse, args.warehouse.parent / "reports")
         print(f"\nTag health report (open in a browser, works offline): {report}")
+    if bi_path(args.warehouse).exists():
+        print(f"\nBI tools connect to {bi_path(args.warehouse)}: schema marts only, personal "
+              "columns pseudonymised (docs/privacy.md). `crm-tags forget CUSTOMER_ID --reason "
+              f"TEXT` records an erasure request in {erasure_log_path(args.warehouse)}; the next "
+              "run clears the customer from the marts, the segments, the exports and the BI "
+              "file.")
     print("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     return 0 if gate_passed else 1
 

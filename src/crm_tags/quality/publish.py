@@ -14,6 +14,11 @@ BI tools read the warehouse file (CRM_WAREHOUSE_PATH). The gated pipeline never 
              connections see the new ones. Nothing is copied table by table, so BI never sees a
              mix of old and new tables.
 
+Publishing also writes what BI tools connect to: `<name>.bi.duckdb` beside the warehouse, with
+the schema `marts` only and its personal columns pseudonymised, after the customers of the erasure
+log were deleted from the candidate (crm_tags.privacy, docs/privacy.md). Both files are renamed
+into place together; without the masking key nothing is published.
+
 When the build or the gate fails, the warehouse file is untouched (the last good marts stay
 readable) and the candidate is kept as `.<name>.rejected.duckdb` for inspection.
 
@@ -26,16 +31,27 @@ engineers (never the file BI reads).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from crm_tags.build import DbtError, build
+from crm_tags.privacy import (
+    PrivacyError,
+    bi_path,
+    erase_forgotten,
+    erasure_log_path,
+    forgotten_customers,
+    load_key,
+    write_bi_file,
+)
 from crm_tags.quality.distribution import HISTORY_TABLE, PUBLISHED_RUN_TABLE, record_run
 from crm_tags.quality.gate import GateResult, run_gate
 from crm_tags.warehouse_lock import WarehouseLocked, lock_holders, no_writer
@@ -51,6 +67,7 @@ class PublishResult:
     build_seconds: float = 0.0
     gate_seconds: float = 0.0
     run_id: str | None = None
+    privacy: str | None = None  # what publishing erased and pseudonymised
 
     @property
     def passed(self) -> bool:
@@ -61,6 +78,8 @@ class PublishResult:
         lines = [self.gate.report()] if self.gate else []
         if self.error:
             lines.append(self.error)
+        if self.published and self.privacy:
+            lines.append(self.privacy)
         if self.published:
             lines.append(f"Published to {self.warehouse} (run {self.run_id}; build "
                          f"{self.build_seconds:.0f} s, gate {self.gate_seconds:.0f} s).")
@@ -111,6 +130,10 @@ def build_and_publish(
     target_path = Path(target_path or warehouse.with_name(f".{warehouse.stem}.dbt_target"))
     started = time.monotonic()
     try:
+        load_key()  # no key, no publish: say so before an hour of building
+    except PrivacyError as error:
+        return PublishResult(False, warehouse, None, None, error=str(error))
+    try:
         _claim(candidate)
         if warehouse.exists():
             # with full_refresh too: dbt --full-refresh then rebuilds every model from the
@@ -159,31 +182,62 @@ def gate_and_publish(
     try:
         with duckdb.connect(str(candidate)) as con:
             record_run(con, run_id, now)
-        publish(candidate, warehouse)
+        privacy = publish(candidate, warehouse)
+    except PrivacyError as error:
+        return PublishResult(False, warehouse, _keep_rejected(candidate, warehouse), gate,
+                             error=str(error), gate_seconds=gate_seconds)
     except (WarehouseLocked, duckdb.Error) as error:
         return PublishResult(False, warehouse, _keep_rejected(candidate, warehouse), gate,
                              error=f"Publishing failed: {error}", gate_seconds=gate_seconds)
-    return PublishResult(True, warehouse, None, gate, gate_seconds=gate_seconds, run_id=run_id)
+    return PublishResult(True, warehouse, None, gate, gate_seconds=gate_seconds, run_id=run_id,
+                         privacy=privacy)
 
 
-def publish(candidate: Path, warehouse: Path) -> None:
+def publish(candidate: Path, warehouse: Path) -> str:
     """Atomically replace `warehouse` by `candidate` (same directory, so one rename): readers
-    see the old file or the new one, never a mix; open connections keep the old file.
+    see the old file or the new one, never a mix; open connections keep the old file. Returns
+    what was erased and pseudonymised (crm_tags.privacy), one paragraph.
 
-    Takes only a read lock on the old file, so BI connections holding it never stop a publish;
-    raises WarehouseLocked, naming the process, while another process writes it (its work would
-    vanish with the old file)."""
+    First the customers of the erasure log are deleted from the candidate, and the BI file
+    (`<name>.bi.duckdb`, schema marts, personal columns pseudonymised) is written from it; it
+    is renamed into place with the warehouse. Raises PrivacyError (nothing renamed) without
+    the masking key or for an unclassified column that looks personal.
+
+    Takes only a read lock on the old files, so BI connections holding them never stop a
+    publish; raises WarehouseLocked, naming the process, while another process writes one (its
+    work would vanish with the old file)."""
     candidate, warehouse = Path(candidate), Path(warehouse)
+    key = load_key()
+    customers = forgotten_customers(erasure_log_path(warehouse))
+    with duckdb.connect(str(candidate)) as con:
+        erased = erase_forgotten(con, customers)
     checkpoint(candidate)  # the file alone must hold every table: no WAL travels
-    if not warehouse.exists():
-        os.replace(candidate, warehouse)
-        return
-    with no_writer(warehouse, f"publish over {warehouse}"):
+    bi = bi_path(warehouse)
+    bi_candidate = bi.with_name(f".{bi.stem}.candidate{bi.suffix}")
+    summary = write_bi_file(candidate, bi_candidate, key, customers)
+    with _no_writer_if_exists(warehouse), _no_writer_if_exists(bi):
         # A WAL beside the old file that nobody writes was left by a crashed writer. Replayed
         # onto the new file it would corrupt it; its changes belong to the old file, which is
         # being replaced (and copy_warehouse carried them into the candidate it copied).
         Path(f"{warehouse}.wal").unlink(missing_ok=True)
+        Path(f"{bi}.wal").unlink(missing_ok=True)
+        os.replace(bi_candidate, bi)
         os.replace(candidate, warehouse)
+    summary.path = bi
+    rows = sum(erased.values())
+    forgotten = (f"Erasure log: {len(customers)} customer(s) forgotten; {rows} row(s) deleted "
+                 f"this run ({', '.join(f'{t} {n}' for t, n in erased.items() if n) or 'none left'})."
+                 if customers else "Erasure log: no customer to forget.")
+    return f"{summary.report()}\n{forgotten}"
+
+
+@contextlib.contextmanager
+def _no_writer_if_exists(path: Path) -> Iterator[None]:
+    if not path.exists():
+        yield
+        return
+    with no_writer(path, f"publish over {path}"):
+        yield
 
 
 def checkpoint(path: Path) -> None:
