@@ -116,7 +116,7 @@ def builds(tmp_path_factory) -> dict:
     # the second run leaves the weekly satisfaction out: it keeps its first run's date
     run_dbt(["build", *common, "--exclude", "tag_satisfaction"], raw, planted, RUN, target,
             quiet=True)
-    return {"clean": clean, "publishes": publishes, "planted": planted}
+    return {"clean": clean, "publishes": publishes, "planted": planted, "raw": raw, "root": root}
 
 
 def test_a_clean_build_raises_none_of_the_planted_flags(builds):
@@ -238,3 +238,55 @@ def test_dagster_metadata_shows_the_flags_as_warnings(builds):
     assert "| nobody | too_few: coverage 0.0000 < min_coverage 0.0100" in flags
     assert "| satisfaction | stale: computed as of 2024-12-20, 11 days ago" in flags
     assert metadata["tag_health/coverage"].value["nobody"] == 0.0
+
+
+def test_effectiveness_unit_tests_separate_an_informative_tag_from_an_uninformative_one(builds):
+    # dbt unit tests on hand-made rows (models/marts/_tag_health__models.yml and
+    # models/intermediate/health/_int_health__models.yml): grade separates repurchase behaviour
+    # (lifts 2 and 0), region does not (1 and 1): exactly region is flagged uninformative
+    output = run_dbt(["test", "--select", "tag_effectiveness_separating_and_uninformative",
+                      "uninformative_flag_from_the_latest_backtest"], builds["raw"],
+                     builds["planted"], RUN, builds["root"] / "target_unit", quiet=True)
+    assert "PASS int_tag_health_flags::uninformative_flag_from_the_latest_backtest" in output
+    assert "PASS tag_effectiveness::tag_effectiveness_separating_and_uninformative" in output
+    assert "ERROR=0" in output and "FAIL=0" in output, output[-2000:]
+
+
+def test_no_backtest_window_has_elapsed_eleven_days_in(builds):
+    # the runs are 11 days apart, the window 90 days: nothing is measured, nothing flagged
+    assert query(builds["clean"], "select count(*) from marts.tag_effectiveness") == [(0,)]
+
+
+def test_dagster_asset_checks_warn_per_flag_and_never_block(builds):
+    import os
+    import sys
+
+    import duckdb
+
+    from crm_tags import PROJECT_DIR
+
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    os.environ.setdefault("CRM_DAGSTER_DBT_TARGET", str(builds["root"] / "dagster_target"))
+    from dagster import AssetCheckSeverity
+
+    from orchestration import definitions
+    from orchestration.assets import asset_key_of
+    from orchestration.tag_health import CHECK_PREFIX, FLAGS, check_result, flag_findings
+
+    graph = definitions.build_definitions().resolve_asset_graph()
+    health_key = asset_key_of("tag_health")
+    specs = {k.name: graph.get_check_spec(k) for k in graph.asset_check_keys
+             if k.asset_key == health_key and k.name.startswith(CHECK_PREFIX)}
+    assert set(specs) == {CHECK_PREFIX + flag for flag in FLAGS}
+    assert not any(spec.blocking for spec in specs.values())
+
+    with duckdb.connect(str(builds["planted"]), read_only=True) as con:
+        run_date, findings = flag_findings(con)
+    results = {flag: check_result(health_key, flag, run_date, findings[flag]) for flag in FLAGS}
+    assert run_date == RUN
+    assert {f for f, r in results.items() if not r.passed} == {
+        "too_few", "redundant", "stale", "too_many"}
+    assert all(r.severity == AssetCheckSeverity.WARN for r in results.values())
+    assert results["stale"].description == "stale: satisfaction"
+    assert results["redundant"].description == "redundant: recency, recency_copy"

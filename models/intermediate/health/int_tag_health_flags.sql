@@ -13,6 +13,10 @@ overlap as (
     select * from {{ ref('tag_overlap') }}
 ),
 
+effectiveness as (
+    select * from {{ ref('tag_effectiveness') }}
+),
+
 tag_rows as (
     select * from figures where scope = 'tag'
 ),
@@ -101,6 +105,48 @@ unstable as (
     where changed_share >= {{ health_param('unstable_min_changed_share') }}
 ),
 
+-- the tag's latest backtest date whose window has ended (marts.tag_effectiveness)
+latest_backtest as (
+    select
+        tag_code,
+        max(backtest_date) as backtest_date
+    from effectiveness
+    group by tag_code
+),
+
+uninformative_tags as (
+    select distinct
+        effectiveness.tag_code,
+        effectiveness.backtest_date,
+        effectiveness.values_in_spread,
+        effectiveness.lift_spread
+    from effectiveness
+    inner join latest_backtest
+        on
+            effectiveness.tag_code = latest_backtest.tag_code
+            and effectiveness.backtest_date = latest_backtest.backtest_date
+    where effectiveness.is_uninformative
+),
+
+uninformative as (
+    select
+        tag_rows.health_key,
+        'uninformative' as flag,
+        uninformative_tags.lift_spread as measure,
+        {{ health_param('uninformative_max_lift_spread') }} as threshold,
+        'uninformative_max_lift_spread' as threshold_parameter,
+        {{ dbt.concat(["'repurchase lifts of '",
+                       "cast(uninformative_tags.values_in_spread as " ~ dbt.type_string() ~ ")",
+                       "' values held as of '",
+                       "cast(uninformative_tags.backtest_date as " ~ dbt.type_string() ~ ")",
+                       "' span '", health_number_text('uninformative_tags.lift_spread'),
+                       "' < uninformative_max_lift_spread '",
+                       health_number_text(health_param('uninformative_max_lift_spread'))]) }}
+            as reason
+    from uninformative_tags
+    inner join tag_rows on uninformative_tags.tag_code = tag_rows.tag_code
+),
+
 guideline_dimensions as (
     select * from figures where scope = 'dimension' and dimension <> 'manual'
 ),
@@ -143,6 +189,8 @@ unioned as (
     select * from stale
     union all
     select * from unstable
+    union all
+    select * from uninformative
     union all
     select * from too_many
     union all
