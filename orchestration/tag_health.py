@@ -4,7 +4,6 @@ asset check per flag on it. A flag is a warning for the stewards: a check is WAR
 non-blocking, never a failure, and the quality gate never reads it.
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +19,8 @@ from dagster import (
     MetadataValue,
     multi_asset_check,
 )
+
+from orchestration.resources import Warehouse
 
 HEALTH_MODEL = "tag_health"
 
@@ -87,8 +88,6 @@ def check_result(asset_key: AssetKey, flag: str, run_date: str | None,
 def build_tag_health_checks(health_key: AssetKey, relation: str) -> AssetChecksDefinition:
     """One non-blocking check per flag on the tag_health asset, read from `relation`
     (marts.tag_health_flags) in the candidate this run built (the published file before any)."""
-    from orchestration.resources import Warehouse
-
     specs = [
         AssetCheckSpec(
             CHECK_PREFIX + flag,
