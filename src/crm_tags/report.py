@@ -224,6 +224,35 @@ def _transitions(con: duckdb.DuckDBPyConnection, tag: str) -> list[dict] | None:
         group by 1, 2""", [tag, before, before, tag, after, after])
 
 
+def _ratio(value: object, form: str) -> str:
+    return "" if value is None else format(float(value), form)  # type: ignore[arg-type]
+
+
+UNINFORMATIVE = " <span class='flag'>uninformative</span>"
+
+
+def effectiveness_table(rows: list[dict] | None, tags: list[dict]) -> str:
+    """marts.tag_effectiveness at each tag's latest backtest date: a table, uninformative tags
+    marked; a note when no past run date's window has ended yet."""
+    if rows is None:
+        return "<p class='note'>No marts.tag_effectiveness in this warehouse.</p>"
+    if not rows:
+        return ("<p class='note'>No backtest yet: no past run date's window "
+                "(effectiveness_window_days after it) has ended before this run date.</p>")
+    labels = {t["tag_code"]: _bilingual(t["label_zh"], t["label_en"]) for t in tags}
+    body = "".join(
+        f"<tr><td>{labels.get(r['tag_code'], esc(r['tag_code']))}"
+        f"{UNINFORMATIVE if r['is_uninformative'] else ''}</td>"
+        f"<td>{esc(r['backtest_date'])} → {esc(r['window_end'])}</td><td>{esc(r['tag_value'])}</td>"
+        f"<td>{r['holders']:,}</td><td>{_ratio(r['repurchase_rate'], '.1%')}</td>"
+        f"<td>{_ratio(r['repurchase_lift'], '.2f')}</td>"
+        f"<td>{_ratio(r['net_sales_per_customer'], ',.2f')}</td>"
+        f"<td>{_ratio(r['net_sales_lift'], '.2f')}</td></tr>" for r in rows)
+    return ("<table id='effectiveness'><tr><th>tag</th><th>window</th><th>value</th><th>holders</th>"
+            "<th>repurchase rate</th><th>repurchase lift</th><th>net sales / customer</th>"
+            f"<th>net sales lift</th></tr>{body}</table>")
+
+
 def render(warehouse: Path) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         if not _table_exists(con, "marts", "tag_health"):
@@ -242,6 +271,13 @@ def render(warehouse: Path) -> str:
                 where as_of_date = (select max(as_of_date) from marts.ltv_calibration)
                 order by bucket_order""")
         transitions = {tag: _transitions(con, tag) for tag in ("lifecycle_stage", "customer_grade")}
+        effectiveness = None
+        if _table_exists(con, "marts", "tag_effectiveness"):
+            # each tag's latest backtest date (the one its uninformative flag is read from)
+            effectiveness = _rows(con, """select * from marts.tag_effectiveness as e
+                where backtest_date = (select max(backtest_date) from marts.tag_effectiveness
+                                       where tag_code = e.tag_code)
+                order by tag_code, repurchase_lift desc, tag_value""")
 
     tags = [dict(r, values=[v for v in health if v["scope"] == "value" and v["tag_code"] == r["tag_code"]])
             for r in health if r["scope"] == "tag"]
@@ -278,6 +314,9 @@ def render(warehouse: Path) -> str:
     else:
         reason = calibration[0].get("status_reason") if calibration else "no marts.ltv_calibration"
         sections.append(f"<h2>LTV 模型校准 / LTV calibration</h2><p class='note'>Skipped: {esc(reason)}</p>")
+    sections.append("<h2>效果 / Tag effectiveness (backtest: repurchase lift in the window after a "
+                    "past run date)</h2>" + effectiveness_table(effectiveness, tags))
+
     def change(t: dict) -> str:
         return "" if t["holders_change"] is None else f"{t['holders_change']:+,}"
 
