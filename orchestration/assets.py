@@ -53,6 +53,7 @@ from orchestration.descriptions import (
 from orchestration.freshness import freshness_policy
 from orchestration.quality_checks import record_published_run
 from orchestration.resources import WAREHOUSE_POOL, Warehouse, run_dates
+from orchestration.tag_health import HEALTH_MODEL, health_metadata
 from orchestration.tag_profile import population_relations, quoted_relation, tag_profile
 
 project.prepare_manifest()
@@ -257,11 +258,33 @@ def _with_tag_profiles(
                 profiles[name] = tag_profile(con, tag, relation, POPULATIONS)
     except duckdb.Error as error:
         context.log.warning(f"tag rows and value shares not recorded: {candidate}: {error}")
+    health = _health_metadata(context, events, candidate)
     for event in events:
         name = _tag_model_of(context, event)
         if name in profiles:
             event = event.with_metadata({**event.metadata, **profiles[name]})
+        elif health and _is_health_event(context, event):
+            event = event.with_metadata({**event.metadata, **health})
         yield event
+
+
+def _is_health_event(context: AssetExecutionContext, event: Any) -> bool:
+    if isinstance(event, Output):
+        return context.asset_key_for_output(event.output_name).path[-1] == HEALTH_MODEL
+    return isinstance(event, AssetMaterialization) and event.asset_key.path[-1] == HEALTH_MODEL
+
+
+def _health_metadata(context: AssetExecutionContext, events: list[Any], candidate: Path
+                     ) -> dict[str, Any]:
+    """marts.tag_health's figures and flags (warnings) when this run built it."""
+    if HEALTH_MODEL not in GRAPH.nodes or not any(_is_health_event(context, e) for e in events):
+        return {}
+    try:
+        with duckdb.connect(str(candidate), read_only=True) as con:
+            return health_metadata(con, quoted_relation(GRAPH.nodes[HEALTH_MODEL]))
+    except duckdb.Error as error:
+        context.log.warning(f"tag health metadata not recorded: {candidate}: {error}")
+        return {}
 
 
 def _fail_on_missing_inputs(context: AssetExecutionContext, warehouse: Warehouse) -> None:

@@ -15,11 +15,14 @@ from orchestration.assets import (
     landing_zone,
     published_warehouse,
 )
+from orchestration.assets import GRAPH as DBT_GRAPH
 from orchestration.freshness import build_tag_freshness_checks
 from orchestration.quality_checks import QualityGate, build_quality_gate_checks
 from orchestration.resources import Warehouse
 from orchestration.schedules import cadence_jobs, cadence_schedules, full_build_job
 from orchestration.segments import SEGMENTS, build_segment_definitions
+from orchestration.tag_health import HEALTH_MODEL, build_tag_health_checks
+from orchestration.tag_profile import quoted_relation
 from orchestration.warehouse_state import build_warehouse_state_sensor
 
 cadence_by_tag_key = {
@@ -28,6 +31,9 @@ cadence_by_tag_key = {
 }
 tag_freshness = build_tag_freshness_checks(cadence_by_tag_key)
 quality_gate = build_quality_gate_checks(CANDIDATE_KEY)
+tag_health_checks = build_tag_health_checks(
+    asset_key_of(HEALTH_MODEL), quoted_relation(DBT_GRAPH.nodes["tag_health_flags"])
+)
 warehouse_state = build_warehouse_state_sensor(
     CADENCES, asset_key_of, PUBLISHED_KEY, cadence_by_tag_key
 )
@@ -41,7 +47,7 @@ def build_definitions(
     """The code location; tests pass their own warehouse paths, gate and segments."""
     tags = Definitions(
         assets=[landing_zone, crm_dbt, candidate_warehouse, published_warehouse],
-        asset_checks=[quality_gate, tag_freshness],
+        asset_checks=[quality_gate, tag_freshness, tag_health_checks],
         jobs=[*cadence_jobs.values(), full_build_job],
         schedules=cadence_schedules,
         sensors=[warehouse_state],

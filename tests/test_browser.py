@@ -417,3 +417,46 @@ def test_dbt_docs_show_catalog_definitions_and_exposures(page: Page, dbt_docs_pa
     page.screenshot("dbt_docs_exposure")
 
     assert page.errors == [] and blocked == []
+
+
+# --- Tag health report ---
+# `crm-tags report` of a generated warehouse built at two run dates (so the trends have two
+# points), opened from disk with every request that is not a file blocked: every plot renders
+# as SVG with marks in it, the flags table lists the run's flags, no console error.
+
+
+@pytest.fixture(scope="module")
+def tag_health_report(tmp_path_factory) -> Path:
+    import datetime as dt
+
+    from conftest import build_warehouse
+
+    from crm_tags.generate import generate_landing_zone
+    from crm_tags.report import write_report
+
+    root = tmp_path_factory.mktemp("tag_health_report")
+    generate_landing_zone(root / "raw", 1500, seed=11, as_of=dt.date(2024, 12, 31))
+    warehouse = root / "warehouse.duckdb"
+    for as_of in ("2024-12-24", "2024-12-31"):
+        build_warehouse(root / "raw", warehouse, as_of, root)
+    return write_report(warehouse, root / "report")
+
+
+@pytest.mark.slow
+def test_tag_health_report_renders_every_plot_offline(page: Page, tag_health_report: Path) -> None:
+    blocked = _offline(page)
+    page.page.goto(tag_health_report.as_uri())
+    assert page.page.title() == "Tag health report 2024-12-31"
+    plots = page.page.eval_on_selector_all(
+        "svg.plot", "svgs => svgs.map(s => [s.dataset.plot, s.getBoundingClientRect().width,"
+                    " s.querySelectorAll('rect, polyline, path, circle').length])")
+    assert [p[0] for p in plots] == ["coverage", "trends", "transitions-lifecycle_stage",
+                                     "transitions-customer_grade", "overlap", "calibration"]
+    assert all(width > 100 and marks > 0 for _, width, marks in plots), plots
+    # the catalog's labels in both languages
+    assert "最近购买 / Recency" in page.page.inner_text("body")
+    # the clean catalog's one flag, with its reason
+    assert page.page.inner_text("#flags").count("too_many") == 1
+    assert "7 tags > max_tags_per_dimension" in page.page.inner_text("#flags")
+    assert page.screenshot("tag_health_report").stat().st_size > 0
+    assert page.errors == [] and blocked == []

@@ -31,6 +31,10 @@ def test_demo_generates_builds_validates_and_summarises(tmp_path: Path):
     assert f"BI tools connect to {bi}: schema marts only" in result.stdout
     assert query(bi, "select distinct table_schema from information_schema.tables") == [("marts",)]
     assert "Tag summary as of 2025-06-30" in result.stdout
+    # the stewards' tag-health report, written next to the warehouse, its path printed
+    report = tmp_path / "reports" / "tag-health-report.html"
+    assert f"Tag health report (open in a browser, works offline): {report}" in result.stdout
+    assert "Tag health report 2025-06-30" in report.read_text(encoding="utf-8")
     assert "customer_grade" in result.stdout and "ok" in result.stdout
     customers = query(warehouse, "select count(*) from marts.customer_profile")[0][0]
     assert 350 <= customers <= 400  # a few generated accounts are deleted

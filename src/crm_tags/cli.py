@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ltv-calibration": ("crm_tags.ltv_calibration", "the LTV model's hold-out check per frequency bucket (CDNOW, a transaction CSV, or a warehouse)"),
     "bench": ("crm_tags.bench", "benchmark the build against a hand-written DuckDB reference"),
     "dagster-dev": ("crm_tags.dagster_dev", "start the Dagster UI on the demo warehouse"),
+    "report": ("crm_tags.report", "write the tag-health report for data stewards (one offline HTML page)"),
     "segments": ("crm_tags.segments.cli", "validate, preview and export segments (docs/segments.md)"),
     "forget": ("crm_tags.privacy", "record an erasure request: the customer leaves every mart from the next run (docs/privacy.md)"),
 }

@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
         except WarehouseLocked as error:
             print(error, file=sys.stderr)
             return 1
+        from crm_tags.report import write_report
+
+        # the stewards' tag-health report (docs/tag-health.md), next to the warehouse
+        report = write_report(args.warehouse, args.warehouse.parent / "reports")
+        print(f"\nTag health report (open in a browser, works offline): {report}")
     if bi_path(args.warehouse).exists():
         print(f"\nBI tools connect to {bi_path(args.warehouse)}: schema marts only, personal "
               "columns pseudonymised (docs/privacy.md). `crm-tags forget CUSTOMER_ID --reason "
