@@ -21,9 +21,9 @@
 
 {# max(column) of a relation as a TIMESTAMP literal ('-infinity' when empty), read at compile time. #}
 {% macro newest_timestamp(relation, column) -%}
-    {%- if not execute -%}{{ return("'-infinity'::timestamp") }}{%- endif -%}
+    {%- if not execute -%}{{ return("cast('-infinity' as timestamp)") }}{%- endif -%}
     {%- set newest = run_query('select max(' ~ column ~ ') from ' ~ relation).columns[0].values()[0] -%}
-    {%- if newest is none -%}{{ return("'-infinity'::timestamp") }}{%- endif -%}
+    {%- if newest is none -%}{{ return("cast('-infinity' as timestamp)") }}{%- endif -%}
     {{ return("cast('" ~ newest ~ "' as timestamp)") }}
 {%- endmacro %}
 
@@ -50,16 +50,53 @@
     scope (a customer-day) reads the model's rows in it.
 #}
 {% macro removed_rows(recomputed, scope, scope_columns, key_columns) -%}
-    {%- if scope_columns == key_columns -%}
-    select scope.{{ key_columns | join(', scope.') }}, true as _is_removed
+    {%- set source = 'scope' if scope_columns == key_columns else 'existing' -%}
+    select {{ tombstone_columns(source, key_columns) }}
+    {%- if scope_columns == key_columns %}
     from ({{ scope }}) as scope
-    anti join {{ recomputed }} using ({{ key_columns | join(', ') }})
-    {%- else -%}
-    select existing.{{ key_columns | join(', existing.') }}, true as _is_removed
+    where not exists (
+    {%- else %}
     from {{ this }} as existing
-    semi join ({{ scope }}) as scope using ({{ scope_columns | join(', ') }})
-    anti join {{ recomputed }} using ({{ key_columns | join(', ') }})
+    where exists (
+        select 1 from ({{ scope }}) as scope
+        where {% for c in scope_columns %}{{ 'and ' if not loop.first }}scope.{{ c }} = existing.{{ c }} {% endfor %}
+    )
+    and not exists (
     {%- endif %}
+        select 1 from {{ recomputed }}
+        where {% for c in key_columns %}{{ 'and ' if not loop.first }}{{ recomputed }}.{{ c }} = {{ source }}.{{ c }} {% endfor %}
+    )
+{%- endmacro %}
+
+
+{#
+    A tombstone's select list: its key and _is_removed. DuckDB's `union all by name` fills the
+    other columns with nulls; elsewhere they are listed, as null, in the model's column order
+    (this model's columns up to _is_removed, the last one the recomputation writes).
+#}
+{% macro tombstone_columns(source, key_columns) -%}
+    {{ return(adapter.dispatch('tombstone_columns', 'crm_tags')(source, key_columns)) }}
+{%- endmacro %}
+
+{% macro duckdb__tombstone_columns(source, key_columns) -%}
+    {{ source }}.{{ key_columns | join(', ' ~ source ~ '.') }}, true as _is_removed
+{%- endmacro %}
+
+{% macro default__tombstone_columns(source, key_columns) -%}
+    {%- if not execute -%}{{ return(duckdb__tombstone_columns(source, key_columns)) }}{%- endif -%}
+    {%- set items = [] -%}
+    {%- for column in adapter.get_columns_in_relation(this) -%}
+        {%- set name = column.name | lower -%}
+        {%- if name == '_is_removed' -%}
+            {%- do items.append('true as _is_removed') -%}
+            {{ return(items | join(', ')) }}
+        {%- elif name in key_columns -%}
+            {%- do items.append(source ~ '.' ~ name) -%}
+        {%- else -%}
+            {%- do items.append('cast(null as ' ~ column.data_type ~ ') as ' ~ name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do exceptions.raise_compiler_error('tombstone_columns: ' ~ this ~ ' has no column _is_removed') -%}
 {%- endmacro %}
 
 
@@ -67,8 +104,8 @@
 {% macro category_mapping_version() -%}
     {#- the rule's name is hashed too: lines mapped under an earlier rule (unlisted text -> other)
         are re-mapped once -#}
-    select hash('unlisted text keeps its own code;'
-        || string_agg(category_text || '=' || category_code, ';' order by category_text, category_code))
+    select {{ mapping_fingerprint("'unlisted text keeps its own code;'
+        || string_agg(category_text || '=' || category_code, ';' order by category_text, category_code)") }}
         as version
     from {{ ref('category_mapping') }}
 {%- endmacro %}
@@ -77,8 +114,21 @@
 {# The same fingerprint as a literal, read at compile time. #}
 {% macro current_category_mapping_version() -%}
     {%- if not execute -%}{{ return('0') }}{%- endif -%}
-    {{ return(run_query(category_mapping_version()).columns[0].values()[0] ~ '::ubigint') }}
+    {%- set version = run_query(category_mapping_version()).columns[0].values()[0] -%}
+    {{ return(adapter.dispatch('mapping_fingerprint_literal', 'crm_tags')(version)) }}
 {%- endmacro %}
+
+{% macro mapping_fingerprint(expression) -%}
+    {{ return(adapter.dispatch('mapping_fingerprint', 'crm_tags')(expression)) }}
+{%- endmacro %}
+
+{% macro default__mapping_fingerprint(expression) -%}md5({{ expression }}){%- endmacro %}
+
+{% macro duckdb__mapping_fingerprint(expression) -%}hash({{ expression }}){%- endmacro %}
+
+{% macro default__mapping_fingerprint_literal(version) -%}'{{ version }}'{%- endmacro %}
+
+{% macro duckdb__mapping_fingerprint_literal(version) -%}cast({{ version }} as ubigint){%- endmacro %}
 
 
 {#
@@ -103,6 +153,6 @@
 {% macro affected_customer_days() -%}
     select distinct account_id as customer_id, cast(order_ts as date) as order_date
     from {{ ref('base_orders__orders') }}
-    semi join ({{ changed_orders() }}) as changed_orders using (order_id)
     where account_id is not null and order_ts is not null
+        and order_id in (select changed_orders.order_id from ({{ changed_orders() }}) as changed_orders)
 {%- endmacro %}

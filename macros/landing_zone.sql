@@ -15,6 +15,29 @@
     It runs as on-run-start, so a delivery error stops the run before any model is built.
 #}
 {% macro register_landing_zone() %}
+    {{ return(adapter.dispatch('register_landing_zone', 'crm_tags')()) }}
+{% endmacro %}
+
+
+{#
+    Engines that cannot read the files (PostgreSQL): `crm-tags load` (src/crm_tags/load.py)
+    copies them, with the same contract checks and lineage columns, into the raw tables and
+    raw_landing.delivery_files before dbt runs. The run only checks that it did.
+#}
+{% macro default__register_landing_zone() %}
+    {% if not execute %}{{ return('') }}{% endif %}
+    {% set found = adapter.get_relation(database=target.database, schema='raw_landing', identifier='delivery_files') %}
+    {% if found is none %}
+        {% do exceptions.raise_compiler_error(
+            "The landing zone is not loaded into " ~ target.type ~ " (raw_landing.delivery_files is missing): "
+            ~ "run `crm-tags load` first (docs/engines.md). Nothing was built."
+        ) %}
+    {% endif %}
+    {{ return('') }}
+{% endmacro %}
+
+
+{% macro duckdb__register_landing_zone() %}
     {% if not execute %}{{ return('') }}{% endif %}
     {% set raw_dir = env_var('CRM_RAW_DIR', 'data/raw').rstrip('/') %}
     {% set delivery_files = [] %}

@@ -20,7 +20,7 @@ purchase_days as (
     select
         customer_id,
         order_date as purchase_date,
-        net_sales,
+        net_sales
     from {{ ref('int_customer_daily_purchases') }}
     where order_date <= {{ as_of }}
 ),
@@ -28,7 +28,7 @@ purchase_days as (
 purchase_days_with_first as (
     select
         *,
-        min(purchase_date) over (partition by customer_id) as first_purchase_date,
+        min(purchase_date) over (partition by customer_id) as first_purchase_date
     from purchase_days
 ),
 
@@ -41,7 +41,7 @@ customer_days as (
         sum(net_sales) filter (where purchase_date = first_purchase_date) as first_day_net_sales,
         coalesce(
             sum(net_sales) filter (where purchase_date > first_purchase_date), 0
-        ) as repeat_net_sales,
+        ) as repeat_net_sales
     from purchase_days_with_first
     group by customer_id, first_purchase_date
 )
@@ -55,11 +55,11 @@ select
     cast({{ dbt.datediff('first_purchase_date', 'last_purchase_date', 'day') }} as integer) as recency,
     cast({{ dbt.datediff('first_purchase_date', as_of, 'day') }} as integer) as t,
     case
-        when purchase_days > 1 then cast(repeat_net_sales as double) / (purchase_days - 1)
+        when purchase_days > 1 then cast(repeat_net_sales as {{ type_double() }}) / (purchase_days - 1)
         else 0
     end as monetary_value,
-    cast(first_day_net_sales as double) as first_purchase_value,
+    cast(first_day_net_sales as {{ type_double() }}) as first_purchase_value,
     cast(repeat_net_sales as decimal(18, 2)) as repeat_net_sales,
-    {{ as_of }} as as_of_date,
+    {{ as_of }} as as_of_date
 from customer_days
 {% endmacro %}

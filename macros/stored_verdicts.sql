@@ -42,7 +42,7 @@
 {% macro keys_to_reevaluate(key_columns, parents=[], dated=[]) -%}
     {%- set keys_not_null = all_not_null(key_columns) -%}
     {%- set evaluated_at = newest_timestamp(this, '_evaluated_at') -%}
-    {%- set previous_as_of = "(select coalesce(arg_max(_as_of_date, _evaluated_at), " ~ as_of_date() ~ ") from " ~ this ~ ")" -%}
+    {%- set previous_as_of = "coalesce((select _as_of_date from " ~ this ~ " where _evaluated_at is not null order by _evaluated_at desc limit 1), " ~ as_of_date() ~ ")" -%}
     select {{ key_columns | join(', ') }}
     from {{ this }}
     where _is_current and {{ keys_not_null }}

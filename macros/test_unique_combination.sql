@@ -30,11 +30,11 @@ where {{ all_not_null(columns) }}
 {%- elif scoped %}
     -- the keys of the rows this run wrote, by a 64-bit hash (a collision only widens the
     -- check); `in` lets DuckDB build its hash table on them, not on the whole table
-    and hash({{ keys }}) in (
-        select hash({{ keys }}) from {{ model }} where {{ written_at }} = {{ run_started_at_timestamp() }}
+    and {{ key_hash(columns) }} in (
+        select {{ key_hash(columns) }} from {{ model }} where {{ written_at }} = {{ run_started_at_timestamp() }}
     )
 {%- else %}
-    and hash({{ keys }}) in ({{ repeated_key_hashes(model, columns, all_not_null(columns)) }})
+    and {{ key_hash(columns) }} in ({{ repeated_key_hashes(model, columns, all_not_null(columns)) }})
 {%- endif %}
 group by {{ keys }}
 having count(*) > 1
@@ -48,8 +48,8 @@ having count(*) > 1
     more, most for the long keys of the tag values (docs/benchmark.md).
 #}
 {% macro repeated_key_hashes(relation, columns, where='true') -%}
-    select hash({{ columns | join(', ') }}) as key_hash from {{ relation }} where {{ where }}
-    group by key_hash having count(*) > 1
+    select {{ key_hash(columns) }} as key_hash from {{ relation }} where {{ where }}
+    group by {{ key_hash(columns) }} having count(*) > 1
 {%- endmacro %}
 
 

@@ -7,17 +7,27 @@
     to strip; the others go through trim().
 #}
 {% macro trim_spaces(expression) -%}
+    {{ return(adapter.dispatch('trim_spaces', 'crm_tags')(expression)) }}
+{%- endmacro %}
+
+{# PostgreSQL's trim() strips ' ' only: the Unicode space separators (Zs) are listed. #}
+{% macro default__trim_spaces(expression) -%}
+    regexp_replace({{ expression }}, '^[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+|[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+$', '', 'g')
+{%- endmacro %}
+
+{% macro duckdb__trim_spaces(expression) -%}
     case
         when {{ expression }} like ' %' or {{ expression }} like '% '
-            or strlen({{ expression }}) <> length({{ expression }})
+            or {{ byte_length(expression) }} <> length({{ expression }})
             then trim({{ expression }})
         else {{ expression }}
     end
 {%- endmacro %}
 
-{# Free-text code columns: trim, lower-case, collapse inner whitespace; blank -> null. #}
+{# Free-text code columns: trim, lower-case, collapse inner whitespace (RE2's \s, spelt out: PostgreSQL's
+   \s also matches Unicode spaces); blank -> null. #}
 {% macro normalize_code(expression) -%}
-    nullif(lower(regexp_replace({{ trim_spaces(expression) }}, '\s+', ' ', 'g')), '')
+    nullif(lower(regexp_replace({{ trim_spaces(expression) }}, '[ \t\n\f\r]+', ' ', 'g')), '')
 {%- endmacro %}
 
 {# Identity key for emails: trimmed and lower-cased (raw-sources.md, Identity). #}
@@ -45,8 +55,14 @@
     {{ return(adapter.dispatch('category_slug', 'crm_tags')(text)) }}
 {%- endmacro %}
 
+{#
+    PostgreSQL has no Unicode property classes: [:alnum:] (letters and digits by the database's
+    LC_CTYPE, a UTF-8 one) plus the other numbers (Unicode No, Nl) DuckDB's \p{N} keeps:
+    superscripts and fractions (mis-decoded Chinese text is full of ¾ and ²), number forms,
+    circled numbers, CJK numerals.
+#}
 {% macro default__category_slug(text) -%}
-    nullif(trim(regexp_replace({{ text }}, '[^[:alnum:]]+', '_', 'g'), '_'), '')
+    nullif(trim(regexp_replace({{ text }}, '[^[:alnum:]\u00b2\u00b3\u00b9\u00bc-\u00be\u2070-\u2079\u2080-\u2089\u2150-\u218b\u2460-\u249b\u24ea-\u24ff\u2776-\u2793\u3007\u3021-\u3029\u3038-\u303a\u3192-\u3195\u3220-\u3229\u3248-\u324f\u3251-\u325f\u3280-\u3289\u32b1-\u32bf]+', '_', 'g'), '_'), '')
 {%- endmacro %}
 
 {% macro duckdb__category_slug(text) -%}

@@ -80,14 +80,24 @@ touched_keys as (
     {%- endif %}
 ),
 {% endif %}
+{%- set dropped = ['_is_current'] + (stored_verdict_columns() if reevaluate is not none else []) %}
 versions as (
+    {% if is_incremental() and target.type != 'duckdb' -%}
+    {#- the two sides' columns in the same order: the loaded rows' own, bar the ranking's -#}
+    select {{ star_except(this, dropped) }}
+    from (select *, {{ run_started_at_timestamp() }} as _loaded_at from {{ relation }}) as new_versions
+    {%- else -%}
     select *, {{ run_started_at_timestamp() }} as _loaded_at from {{ relation }}
+    {%- endif %}
     {% if is_incremental() %}
-    union all by name
+    {{ union_all_by_name() }}
     -- the versions already loaded for the keys this run touches, to be re-ranked with the new ones
-    select loaded.* exclude (_is_current{% if reevaluate is not none %}, {{ stored_verdict_columns() | join(', ') }}{% endif %})
+    select {{ star_except(this, dropped, 'loaded') }}
     from {{ this }} as loaded
-    semi join touched_keys using ({{ keys }})
+    where exists (
+        select 1 from touched_keys
+        where {% for k in key_columns %}{{ 'and ' if not loop.first }}touched_keys.{{ k }} = loaded.{{ k }} {% endfor %}
+    )
     {% endif %}
 ),
 
@@ -96,9 +106,9 @@ keys_with_versions as (
     -- sorts the whole table, and most keys have a single version). Grouped by a 64-bit hash
     -- of the key, which costs a fraction of grouping the key strings; keys that share a hash
     -- only go through the window together, and it partitions by the key itself.
-    select hash({{ keys }}) as _key_hash from versions
+    select {{ key_hash(key_columns) }} as _key_hash from versions
     where {{ keys_not_null }}
-    group by _key_hash
+    group by {{ key_hash(key_columns) }}
     having count(*) > 1
 ),
 
@@ -107,17 +117,18 @@ ranked as (
     select versions.*, true as _is_current
     from versions
     where not ({{ keys_not_null }})
-        or hash({{ keys }}) not in (select _key_hash from keys_with_versions)
-    union all by name
+        or {{ key_hash(key_columns) }} not in (select _key_hash from keys_with_versions)
+    -- both sides: the versions' columns, then _is_current
+    union all
     select
         *,
         row_number() over (
             partition by {{ keys }}
             order by {% if order_by %}{{ order_by }}, {% endif %}_delivered_at desc nulls last, _source_file desc, _source_row_number desc
-        ) = 1 as _is_current,
+        ) = 1 as _is_current
     from versions
     where {{ keys_not_null }}
-        and hash({{ keys }}) in (select _key_hash from keys_with_versions)
+        and {{ key_hash(key_columns) }} in (select _key_hash from keys_with_versions)
 )
 {%- endmacro %}
 

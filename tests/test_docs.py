@@ -14,9 +14,10 @@ from crm_tags.docs import DocsSite, generate_docs, profile_tag_columns, undocume
 pytestmark = pytest.mark.slow
 
 BI_MARTS = {"customer_tags", "customer_profile", "contact_tags", "tag_catalog", "tag_value_labels"}
-# what the exposures read besides: the segments and the LTV model card
+# what the exposures read besides: the segments, the LTV model card and the tag history
 EXPOSED = BI_MARTS | {"segment_members", "segment_catalog", "segment_membership_changes",
-                      "segment_membership_history", "ltv_model_fits", "ltv_calibration"}
+                      "segment_membership_history", "ltv_model_fits", "ltv_calibration",
+                      "customer_tag_history", "contact_tag_history", "tag_transitions"}
 
 
 @pytest.fixture(scope="module")

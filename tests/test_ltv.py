@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -591,11 +592,23 @@ def _assert_sane_tags(tags: pd.DataFrame, method: str):
     assert tags["fit_reason"].str.len().gt(0).all() and tags["fit_reason"].nunique() == 1
 
 
+# Why the small shop's BG/NBD maximum likelihood is not trusted depends on the CPU's floating-point
+# path through the optimiser (both seen on this project's machines): no convergence, or a -> 0.
+UNTRUSTED_SMALL_SHOP_MLE = re.compile(
+    r"the maximum-likelihood fit did not converge|the observed information is singular")
+
+
 def test_small_shop_gets_an_ltv_tag_for_every_customer():
     summary = _summary_table(SMALL_SHOP)
-    # maximum likelihood alone finds no stable maximum here (main gave nobody an ltv tag)
-    with pytest.raises(ltv.LtvFitError, match="no stable maximum"):
-        ltv.fit_ltv_model(summary)
+    # maximum likelihood alone has no usable maximum here (main gave nobody an ltv tag): by the
+    # machine's floating-point path the optimiser either stops without converging or runs off to
+    # a -> 0 (nobody ever drops out), a point the data do not pin down
+    try:
+        model = ltv.fit_ltv_model(summary)
+    except ltv.LtvFitError as error:
+        assert "no stable maximum" in str(error)
+    else:
+        assert model.bgnbd.a < 1e-4
     tags = ltv.score_ltv(summary, 3 * 365, 100_000, 50_000).to_pandas()
     assert list(tags["customer_id"]) == sorted(row[0] for row in SMALL_SHOP)
     _assert_sane_tags(tags, "regularised")
@@ -619,11 +632,11 @@ def test_untrusted_maximum_likelihood_is_rejected_and_recorded():
     summary = _summary_table(SMALL_SHOP)
     fit = ltv.fit_ltv(summary, lax, first_purchase_value=summary["first_purchase_value"])
     assert fit.method == "regularised"
-    assert "the maximum-likelihood fit did not converge" in fit.bgnbd.reason
+    assert UNTRUSTED_SMALL_SHOP_MLE.search(fit.bgnbd.reason), fit.bgnbd.reason
     assert "standard error of log gamma" in fit.gamma_gamma.reason
     assert [(r.submodel, r.method, r.trusted) for r in fit.rejected] == [
         ("bgnbd", "mle", False), ("gamma_gamma", "mle", False)]
-    assert not fit.rejected[0].converged and fit.rejected[1].converged
+    assert fit.rejected[1].converged
     assert fit.rejected[1].log_standard_errors["gamma"] > 1.0
     # one more one-time buyer and the BG/NBD MLE converges, to a point the data do not pin down
     # (a -> 0, b -> infinity: nobody ever drops out)

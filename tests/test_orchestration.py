@@ -965,6 +965,42 @@ def test_a_tag_materialisation_records_its_rows_and_value_shares(orch, runs):
 
 
 @pytest.mark.slow
+def test_the_daily_run_writes_only_its_tags_into_the_history(orch, runs):
+    """Issue 19: history and transitions are assets of every cadence's job, a Dagster backfill
+    runs one date per run (each date written into the history), and a weekly tag's history
+    changes only on the runs that compute it."""
+    history_keys = {("marts", m) for m in
+                    ("customer_tag_history", "contact_tag_history", "tag_transitions", "tag_runs")}
+    for cadence in CADENCES:
+        assert history_keys <= job_keys(orch, f"{cadence}_tags"), cadence
+    for _, name in history_keys:
+        policy = orch.defs.get_assets_def(orch.assets.asset_key_of(name)).backfill_policy
+        assert policy is not None and policy.max_partitions_per_run == 1, name
+    assert ("marts", "customer_tag_history") in materialized(runs.daily)
+
+    published = runs.warehouse.published
+    boot, day = dt.date.fromisoformat(BOOTSTRAP_DATE), dt.date.fromisoformat(AS_OF)
+    # a2's first purchase moves the daily lifecycle stage on the daily run ...
+    assert query(published, """
+        select tag_value, valid_from, valid_to from marts.customer_tag_history
+        where customer_id = 'a2' and tag_code = 'lifecycle_stage' order by valid_from""") == [
+        ("prospect", boot, day), ("new", day, None)]
+    # ... the weekly grade keeps its bootstrap period: the daily run did not compute it
+    assert query(published, """
+        select tag_value, valid_from, valid_to from marts.customer_tag_history
+        where customer_id = 'a2' and tag_code = 'customer_grade'""") == [("potential", boot, None)]
+    runs_on = dict(query(published, """
+        select as_of_date, list(tag_code order by tag_code) from marts.tag_runs group by all"""))
+    refreshed = sorted(t.removeprefix("tag_") for t in orch.CADENCES.refreshed_tags("daily"))
+    assert runs_on[day] == refreshed
+    assert "customer_grade" in runs_on[boot] and "customer_grade" not in runs_on[day]
+    assert query(published, """
+        select from_value, to_value, customer_count from marts.tag_transitions
+        where tag_code = 'lifecycle_stage' and as_of_date = date '2025-06-30'""") == [
+        ("prospect", "new", 1)]
+
+
+@pytest.mark.slow
 def test_a_warehouse_built_outside_dagster_is_recorded_and_stale_tags_turn_red(
     orch, runs, monkeypatch
 ):

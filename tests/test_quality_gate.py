@@ -256,12 +256,17 @@ def test_the_next_run_is_compared_with_the_last_publish_and_passes(published, tm
     assert query(bi, "select count(distinct run_id) from audit.tag_distribution_history") == [(2,)]
 
 
+def move_recency(con):
+    """A run that moved every over_180d customer to within_30d: the tags, and the history's
+    open periods as that run would have written them (tag_marts.history_matches_tags)."""
+    con.execute("update intermediate.int_customer_tag_values set tag_value = 'within_30d' "
+                "where tag_code = 'recency' and tag_value = 'over_180d'")
+    con.execute("update marts.customer_tag_history set tag_value = 'within_30d' "
+                "where tag_code = 'recency' and tag_value = 'over_180d' and valid_to is null")
+
+
 @slow
 def test_a_sudden_swing_blocks_publishing(published, tmp_path):
-    def move_recency(con):
-        con.execute("update intermediate.int_customer_tag_values set tag_value = 'within_30d' "
-                    "where tag_code = 'recency' and tag_value = 'over_180d'")
-
     before = _snapshot(published[1])
     result, bi = _second_run(published, tmp_path, move_recency)
     assert not result.published
@@ -286,10 +291,6 @@ def _policy(tmp_path: Path, **distribution) -> Path:
 
 @slow
 def test_an_intended_change_is_published_with_a_higher_limit_for_its_tag(published, tmp_path):
-    def move_recency(con):
-        con.execute("update intermediate.int_customer_tag_values set tag_value = 'within_30d' "
-                    "where tag_code = 'recency' and tag_value = 'over_180d'")
-
     policy = _policy(tmp_path, swing={"limit": 0.10, "per_tag": {"recency": 1.0}})
     result, _ = _second_run(published, tmp_path, move_recency, policy=policy)
     assert result.published, result.report()

@@ -6,6 +6,10 @@
   belongs to a profiled customer.
 - No tag value's share of customers swings suddenly against the last published run (blocking
   by default), and shares stay within the bounds a deployment set in expectations/gate.yml.
+- The tag histories (marts.customer_tag_history, marts.contact_tag_history, docs/history.md):
+  every period ends after it starts, a single-valued tag's periods (any value's periods) never
+  overlap, and the periods valid on each tag's run date equal marts.customer_tags /
+  marts.contact_tags, row for row.
 
 The marts' structure (keys unique and set, one value per single-valued tag, every tag row with
 its evidence) is tested by dbt next to the models (docs/quality-gate.md, "One home per check").
@@ -22,7 +26,7 @@ from crm_tags.quality.spec import GateFacts, Query, Suite, Table, problem_suite,
 
 def build(facts: GateFacts) -> list[Suite]:
     suites = [profile_values_suite(facts), values_in_catalog_suite(), profile_coverage_suite()]
-    return suites + distribution_suites(facts)
+    return suites + distribution_suites(facts) + history_suites()
 
 
 def profile_values_suite(facts: GateFacts) -> Suite:
@@ -249,4 +253,95 @@ def distribution_swing_suite(facts: GateFacts, swing: dict) -> Suite:
         "No tag value's share of customers swings suddenly against the last published run "
         f"(limit {limit:.0%} points{per_tag_text}; expectations/gate.yml).",
         severity=swing.get("severity", "critical"),
+    )
+
+
+# The histories and the marts they keep: (history, its holder column, the mart it keeps).
+HISTORIES = [("marts.customer_tag_history", "customer_id", "marts.customer_tags"),
+             ("marts.contact_tag_history", "contact_id", "marts.contact_tags")]
+
+
+def history_suites() -> list[Suite]:
+    return [history_periods_suite(), history_matches_tags_suite()]
+
+
+def history_periods_suite() -> Suite:
+    """Periods ordered, and no overlap where one value at a time holds: any two periods of a
+    single-valued tag's holder, or of one value of a multi-valued tag."""
+    checks = " union all ".join(f"""
+        select '{history}' as history, {holder} as holder, tag_code, tag_value, valid_from,
+            valid_to, previous_value, previous_to,
+        from (
+            select history.*, definitions.is_multi_valued,
+                lag(tag_value) over holder_tag as previous_value,
+                lag(coalesce(valid_to, date '9999-12-31')) over holder_tag as previous_to,
+            from {history} as history
+            inner join reference.tag_definitions as definitions using (tag_code)
+            window holder_tag as (
+                partition by {holder}, tag_code,
+                    case when definitions.is_multi_valued then tag_value end
+                order by valid_from, tag_value
+            )
+        )""" for history, holder, _ in HISTORIES)
+    return problem_suite(
+        "tag_marts.history_periods",
+        f"""
+        select history, holder, tag_code, case
+            when valid_to is not null and valid_to <= valid_from then printf(
+                '%s: %s %s = %s ends on %s, not after it starts (%s)',
+                history, holder, tag_code, tag_value, valid_to, valid_from)
+            when previous_to > valid_from then printf(
+                '%s: %s %s = %s from %s overlaps its period of %s (until %s)',
+                history, holder, tag_code, tag_value, valid_from, previous_value,
+                case when previous_to = date '9999-12-31' then 'open'
+                    else cast(previous_to as varchar) end)
+            end as problem
+        from ({checks})
+        """,
+        "The tag histories' periods end after they start, and a single-valued tag's periods "
+        "(or one value's periods of a multi-valued tag) never overlap.",
+    )
+
+
+def history_matches_tags_suite() -> Suite:
+    """The periods valid on each tag's run date (its as_of_date in the mart) are the mart's
+    rows: the history keeps what the marts hold, and holds nothing else on that date."""
+    checks = " union all ".join(f"""
+        select '{history}' as history, tag_code, tag_value, holder, side from (
+            (
+                select tag_code, tag_value, {holder} as holder, 'not in the history' as side
+                from {mart}
+                except all
+                select history.tag_code, history.tag_value, history.{holder},
+                    'not in the history'
+                from {history} as history
+                inner join (select distinct tag_code, as_of_date from {mart}) as dated
+                    on history.tag_code = dated.tag_code
+                    and history.valid_from <= dated.as_of_date
+                    and (history.valid_to is null or history.valid_to > dated.as_of_date)
+            )
+            union all
+            (
+                select history.tag_code, history.tag_value, history.{holder},
+                    'not in {mart}'
+                from {history} as history
+                inner join (select distinct tag_code, as_of_date from {mart}) as dated
+                    on history.tag_code = dated.tag_code
+                    and history.valid_from <= dated.as_of_date
+                    and (history.valid_to is null or history.valid_to > dated.as_of_date)
+                except all
+                select tag_code, tag_value, {holder}, 'not in {mart}' from {mart}
+            )
+        )""" for history, holder, mart in HISTORIES)
+    return problem_suite(
+        "tag_marts.history_matches_tags",
+        f"""
+        select history, tag_code, printf(
+            '%s: %d rows of %s on the tag''s run date are %s, e.g. %s = %s',
+            history, count(*), tag_code, side, min(holder), min(tag_value)) as problem
+        from ({checks})
+        group by history, tag_code, side
+        """,
+        "The tag history periods valid on each tag's run date equal the tag marts "
+        "(marts.customer_tags, marts.contact_tags), row for row.",
     )

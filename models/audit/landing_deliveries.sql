@@ -9,7 +9,7 @@ deliveries as (
         source_file,
         rows_delivered,
         delivered_at,
-        file_bytes,
+        file_bytes
     from {{ source('landing', 'delivery_files') }}
 ),
 

@@ -8,7 +8,7 @@ with
 deliveries as (
     select
         source_table,
-        sum(rows_delivered) as rows_in,
+        sum(rows_delivered) as rows_in
     from {{ ref('landing_deliveries') }}
     group by source_table
 ),
@@ -16,7 +16,7 @@ deliveries as (
 quarantine as (
     select
         source_table,
-        count(*) as rows_rejected,
+        count(*) as rows_rejected
     from {{ ref('quarantine_rows') }}
     group by source_table
 ),
@@ -28,9 +28,9 @@ staged_{{ loop.index }} as (
         count(*) filter (where rejection_reason is null) as rows_kept,
         (select count(*) from {{ ref(t.base) }} as base where not base._is_current) as duplicates_superseded,
         {% if t.published %}
-        (select count(*) from {{ ref(t.published) }}) as rows_published,
+        (select count(*) from {{ ref(t.published) }}) as rows_published
         {% else %}
-        count(*) filter (where rejection_reason is null) as rows_published,
+        count(*) filter (where rejection_reason is null) as rows_published
         {% endif %}
     from {{ ref(t.staging) }}
 ),
@@ -56,7 +56,7 @@ final as (
             = staged.rows_kept + coalesce(quarantine.rows_rejected, 0) + staged.duplicates_superseded
             and staged.rows_published = staged.rows_kept
         ) as is_balanced,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from staged
     left join deliveries on staged.source_table = deliveries.source_table
     left join quarantine on staged.source_table = quarantine.source_table

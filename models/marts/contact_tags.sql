@@ -17,7 +17,7 @@ assigned as (
         tag_code,
         tag_value,
         evidence,
-        as_of_date,
+        as_of_date
     from {{ ref(tag.model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -32,7 +32,7 @@ final as (
         assigned.evidence,
         tag_values.label_zh as tag_value_label_zh,
         tag_values.label_en as tag_value_label_en,
-        assigned.as_of_date,
+        assigned.as_of_date
     from assigned
     inner join customers on assigned.customer_id = customers.customer_id
     left join tag_values

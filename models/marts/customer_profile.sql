@@ -16,7 +16,7 @@ grades as (
         r_score,
         f_score,
         m_score,
-        rfm_total,
+        rfm_total
     from {{ ref('tag_customer_grade') }}
 ),
 
@@ -47,7 +47,7 @@ final as (
         metrics.first_purchase_date,
         metrics.last_purchase_date,
         customers.employee_count,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from customers
     {% for tag in account_tags() if not tag.multi_valued and tag.model %}
     left join {{ ref(tag.model) }} as {{ tag.code }} on customers.customer_id = {{ tag.code }}.customer_id

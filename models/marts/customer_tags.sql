@@ -29,7 +29,7 @@ final as (
         tag_values.label_en as tag_value_label_en,
         catalog.authoritative_source,
         catalog.refresh_frequency,
-        assigned.as_of_date,
+        assigned.as_of_date
     from assigned
     left join catalog on assigned.tag_code = catalog.tag_code
     left join tag_values

@@ -9,7 +9,7 @@ catalog as (
 value_codes as (
     select
         tag_code,
-        string_agg(tag_value, ', ' order by sort_order) as allowed_values,
+        string_agg(tag_value, ', ' order by sort_order) as allowed_values
     from {{ ref('tag_value_definitions') }}
     group by tag_code
 ),
@@ -28,7 +28,7 @@ final as (
         catalog.rule,
         catalog.refresh_frequency,
         catalog.owner,
-        value_codes.allowed_values,
+        value_codes.allowed_values
     from catalog
     left join value_codes on catalog.tag_code = value_codes.tag_code
 )

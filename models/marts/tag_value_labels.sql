@@ -4,6 +4,6 @@ select
     tag_value,
     label_zh,
     label_en,
-    sort_order,
+    sort_order
 from {{ ref('tag_value_definitions') }}
 order by tag_code, sort_order

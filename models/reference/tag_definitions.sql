@@ -35,7 +35,7 @@ final as (
         rule,
         refresh_frequency,
         owner,
-        nullif(values_from, '') as values_from,
+        nullif(values_from, '') as values_from
     from catalog
 )
 

@@ -40,7 +40,7 @@ from_categories as (
         row_number() over (
             partition by category_tags.tag_code
             order by categories.sort_order, categories.category_code
-        ) as value_position,
+        ) as value_position
     from category_tags
     cross join categories
     where not exists (
@@ -52,7 +52,7 @@ from_categories as (
 categories_held as (
     select
         tag_code,
-        count(*) as categories,
+        count(*) as categories
     from from_categories
     group by tag_code
 ),
@@ -63,7 +63,7 @@ final as (
         tag_value,
         label_zh,
         label_en,
-        cast(value_position as integer) as sort_order,
+        cast(value_position as integer) as sort_order
     from from_categories
     union all
     select
@@ -71,7 +71,7 @@ final as (
         listed.tag_value,
         listed.label_zh,
         listed.label_en,
-        cast(listed.value_position + coalesce(categories_held.categories, 0) as integer) as sort_order,
+        cast(listed.value_position + coalesce(categories_held.categories, 0) as integer) as sort_order
     from listed
     left join categories_held on listed.tag_code = categories_held.tag_code
 )

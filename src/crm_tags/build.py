@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import os
 import subprocess
 import sys
@@ -105,6 +106,9 @@ def build(
     unit_tests=False leaves out dbt unit tests: they test the SQL, not the data, so a
     production refresh leaves them to CI (as dbt recommends). project_dir: another copy of the
     dbt project (a change under trial), built with this repository's profiles.yml."""
+    if current_target() != "duckdb":
+        return _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet,
+                                full_refresh, unit_tests, project_dir)
     from crm_tags.segments.check import check_before_build
 
     check_before_build(warehouse, project_dir)  # a bad segment definition stops before dbt
@@ -114,6 +118,39 @@ def build(
     if project_dir is not None:
         args += ["--project-dir", str(project_dir)]
     return run_dbt(args, raw_dir, warehouse, as_of, target_path, quiet)
+
+
+def current_target() -> str:
+    """The profiles.yml target every entry point builds: $CRM_TARGET, duckdb by default."""
+    return os.environ.get("CRM_TARGET", "duckdb") or "duckdb"
+
+
+def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full_refresh,
+                     unit_tests, project_dir) -> str:
+    """A build on an engine that cannot read the landing zone nor run dbt Python models
+    (PostgreSQL; docs/engines.md): `crm-tags load` first, then dbt in waves around the Python
+    models, which run on this host (crm_tags.python_on_host). Built in place."""
+    import psycopg2
+
+    from crm_tags.load import load, pg_connect_kwargs
+    from crm_tags.python_on_host import build_in_waves
+
+    load(raw_dir, out=sys.stdout if not quiet else io.StringIO())
+    flags = (["--full-refresh"] if full_refresh else [])
+    if not unit_tests:
+        flags += ["--exclude-resource-type", "unit_test"]
+    if project_dir is not None:
+        flags += ["--project-dir", str(project_dir)]
+
+    def dbt(args: list[str]) -> str:
+        return run_dbt(args + (["--project-dir", str(project_dir)] if args == ["parse"] and project_dir else []),
+                       raw_dir, warehouse, as_of, target_path, quiet)
+
+    if select:
+        return dbt(["build", "--select", select, *flags])
+    target_dir = Path(target_path) if target_path else Path(project_dir or PROJECT_DIR) / "target"
+    return build_in_waves(dbt, lambda: psycopg2.connect(**pg_connect_kwargs()),
+                          lambda: target_dir / "manifest.json", flags)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,9 +163,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", default=None, help="run date YYYY-MM-DD (default: today)")
     parser.add_argument("--select", default=None, help="dbt selection (default: everything)")
     parser.add_argument("--full-refresh", action="store_true",
-                        help="rebuild the incremental base models from every delivery file")
+                        help="rebuild the incremental models from every delivery file; the histories kept "
+                             "over time (tags, segments, LTV fits) are kept")
     parser.add_argument("--runtime-dir", type=Path, default=None,
                         help="quality gate results and Data Docs (default: expectations/uncommitted)")
+    parser.add_argument("--target", default=None, choices=["duckdb", "postgres"],
+                        help="profiles.yml target (default: $CRM_TARGET or duckdb; docs/engines.md)")
     parser.add_argument(
         "--scratch", type=Path, nargs="?", const=DEFAULT_SCRATCH, default=None, metavar="PATH",
         help="engineers' build: dbt build in place into PATH (default data/dev.duckdb, what a "
@@ -137,6 +177,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.target:
+        os.environ["CRM_TARGET"] = args.target  # dbt's profiles.yml and every later step read it
+    if current_target() != "duckdb" and args.scratch is None:
+        print(f"Target {current_target()}: the build writes the server's schemas in place; the "
+              "quality gate and publishing work on DuckDB only so far (docs/engines.md). Run "
+              "`crm-tags build --scratch` to build there.", file=sys.stderr)
+        return 2
     if args.scratch is not None:
         return _build_scratch(args)
     from crm_tags.quality.publish import build_and_publish
@@ -155,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _build_scratch(args: argparse.Namespace) -> int:
     scratch, published = args.scratch.resolve(), args.warehouse.resolve()
-    if scratch == published:
+    if scratch == published and current_target() == "duckdb":
         print(f"{args.scratch} is the warehouse BI tools read: --scratch never builds it in place "
               "(a build would lock BI out). `crm-tags build` without --scratch builds a candidate "
               "and publishes it; give --scratch another file.", file=sys.stderr)
@@ -165,5 +212,6 @@ def _build_scratch(args: argparse.Namespace) -> int:
     except DbtError as error:
         print(error, file=sys.stderr)
         return 1
-    print(f"Built {args.scratch} in place (scratch: no quality gate, not published).")
+    where = args.scratch if current_target() == "duckdb" else f"the {current_target()} target"
+    print(f"Built {where} in place (scratch: no quality gate, not published).")
     return 0

@@ -37,6 +37,7 @@ CADENCE_PERIOD = {
 # The folder of models/marts/ whose direct models are the BI marts (customer_tags, ...).
 MARTS_FQN = ("marts",)
 SEGMENTS_FQN = ("marts", "segments")
+HISTORY_FQN = ("marts", "history")
 AUDIT_FQN = ("audit",)
 TAG_MODEL_PREFIX = "tag_"
 
@@ -182,13 +183,14 @@ class DbtGraph:
 
     @cached_property
     def bi_marts(self) -> set[str]:
-        """customer_tags, customer_profile, contact_tags, tag_catalog, tag_value_labels, and the
-        segments (models/marts/segments/): what every cadence rebuilds after its tags."""
+        """customer_tags, customer_profile, contact_tags, tag_catalog, tag_value_labels, the
+        segments (models/marts/segments/) and the tag history (models/marts/history/: each run
+        writes the tags it computed into it): what every cadence rebuilds after its tags."""
         return {
             name
             for name, node in self.nodes.items()
             if node["resource_type"] == "model"
-            and (self.folder(name) == MARTS_FQN or self.folder(name) == SEGMENTS_FQN)
+            and self.folder(name) in (MARTS_FQN, SEGMENTS_FQN, HISTORY_FQN)
         }
 
 

@@ -13,11 +13,13 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("crm_tags.generate", "write a synthetic landing zone following the raw-sources contract"),
     "build": ("crm_tags.build", "build, gate and publish the warehouse for one as_of_date"),
+    "backfill": ("crm_tags.backfill", "compute the tags as of past run dates and write their history (gated, one build per date)"),
     "demo": ("crm_tags.demo", "main job: generate demo data, build, validate, print a tag summary"),
     "summary": ("crm_tags.demo", "print the tag summary of the current warehouse"),
     "validate": ("crm_tags.quality.validate", "run the Great Expectations quality gate on the warehouse, or build, gate and publish"),
     "ltv-fit": ("crm_tags.ltv", "fit BG/NBD and Gamma-Gamma on a customer summary CSV"),
     "docs": ("crm_tags.docs", "write the dbt docs site (one offline HTML page) and check it documents everything"),
+    "load": ("crm_tags.load", "copy new delivery files into PostgreSQL's raw tables (the postgres target; docs/engines.md)"),
     "ltv-calibration": ("crm_tags.ltv_calibration", "the LTV model's hold-out check per frequency bucket (CDNOW, a transaction CSV, or a warehouse)"),
     "bench": ("crm_tags.bench", "benchmark the build against a hand-written DuckDB reference"),
     "dagster-dev": ("crm_tags.dagster_dev", "start the Dagster UI on the demo warehouse"),

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw-dir", type=Path, default=DEFAULT_RAW_DIR)
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
     parser.add_argument("--reuse-data", action="store_true", help="keep an existing landing zone")
+    parser.add_argument("--history-days", type=int, default=1,
+                        help="first build as of this many days before --as-of, so the tag "
+                             "history shows the moves between the two runs (0: one build)")
 
 
 def add_summary_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,8 +58,16 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         # a freshly generated landing zone replaces the old one: rebuild rather than refresh
+        full_refresh = "generate" in timings
+        gate_passed = True
+        if args.history_days > 0:
+            # an earlier run date first: the tag history then holds two runs and their moves
+            earlier = dt.date.fromisoformat(args.as_of) - dt.timedelta(days=args.history_days)
+            gate_passed = _build_validate_publish(args.raw_dir, args.warehouse, earlier.isoformat(),
+                                                  full_refresh=full_refresh)
+            full_refresh = False
         gate_passed = _build_validate_publish(args.raw_dir, args.warehouse, args.as_of,
-                                              full_refresh="generate" in timings)
+                                              full_refresh=full_refresh) and gate_passed
     except DbtError as error:
         print(error, file=sys.stderr)
         return 1
@@ -130,6 +141,7 @@ def print_summary(warehouse: Path) -> None:
             print(f"  {label:<20} {value:<22} {zh:<10} {en:<24} {n:>9,} {share:>7.1%}")
             last_code = code
         print_segments(con)
+        print_history(con)
         print("\nLanding zone reconciliation (rows in = kept + rejected + superseded):\n")
         for table, rows_in, kept, rejected, superseded, balanced in con.sql("""
             select source_table, rows_in, rows_kept, rows_rejected, duplicates_superseded, is_balanced
@@ -159,3 +171,30 @@ def print_segments(con: duckdb.DuckDBPyConnection) -> None:
             extra += f"  [{plist} #{rank}]"
         print(f"  {code:<38} {zh:<10} {en:<24} {members:>9,} {float(share or 0):>7.1%}{extra}")
         print(f"  {'':<38} where {' '.join(definition.split())}")
+
+
+def print_history(con: duckdb.DuckDBPyConnection, tags: tuple[str, ...] = ("lifecycle_stage", "customer_grade")) -> None:
+    """The tag history (docs/history.md): its size, and the latest run's moves of `tags`."""
+    tables = {row[0] for row in con.sql(
+        "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+    if "tag_transitions" not in tables:
+        return
+    periods, runs, first = con.sql(
+        "select count(*), count(distinct valid_from), min(valid_from) "
+        "from marts.customer_tag_history").fetchone()
+    print(f"\nTag history: {periods:,} periods in marts.customer_tag_history, {runs} run date(s) "
+          f"since {first} (the tags valid on D: valid_from <= D and (valid_to is null or "
+          "valid_to > D)); crm-tags backfill fills past dates.")
+    for tag in tags:
+        latest = con.execute("select max(as_of_date) from marts.tag_runs where tag_code = ?",
+                             [tag]).fetchone()[0]
+        rows = con.execute("""
+            select coalesce(from_value, '(entered)'), coalesce(to_value, '(exited)'), customer_count
+            from marts.tag_transitions where tag_code = ? and as_of_date = ?
+            order by customer_count desc, 1, 2 limit 8
+        """, [tag, latest]).fetchall()
+        print(f"\n  {tag} transitions on {latest} (marts.tag_transitions):")
+        for source, target, n in rows:
+            print(f"    {source:<14} -> {target:<14} {n:>9,}")
+        if not rows:
+            print("    (no customer moved)")

@@ -5,7 +5,7 @@ members as (
     select
         segment_code,
         customer_id,
-        is_holdout,
+        is_holdout
     from {{ ref('segment_members') }}
 ),
 
@@ -13,7 +13,7 @@ held as (
     select
         segment_code,
         customer_id,
-        is_holdout,
+        is_holdout
     from {{ ref('segment_membership_history') }}
     where valid_from <= {{ as_of_date() }}
         and (valid_to is null or valid_to > {{ as_of_date() }})
@@ -22,7 +22,7 @@ held as (
 missing as (
     select
         'member missing from the history' as problem,
-        members.*,
+        members.*
     from members
     left join held
         on members.segment_code = held.segment_code
@@ -34,7 +34,7 @@ missing as (
 extra as (
     select
         'history holds a non-member' as problem,
-        held.*,
+        held.*
     from held
     left join members
         on held.segment_code = members.segment_code

@@ -11,7 +11,7 @@ ordered as (
         *,
         lead(valid_from) over (
             partition by segment_code, customer_id order by valid_from
-        ) as next_valid_from,
+        ) as next_valid_from
     from history
 )
 

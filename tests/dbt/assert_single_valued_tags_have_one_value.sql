@@ -7,7 +7,7 @@ held as (
     select
         customer_tags.customer_id,
         customer_tags.tag_code,
-        case when definitions.is_multi_valued then customer_tags.tag_value end as multi_value,
+        case when definitions.is_multi_valued then customer_tags.tag_value end as multi_value
     from {{ ref('customer_tags') }} as customer_tags
     inner join {{ ref('tag_definitions') }} as definitions
         on customer_tags.tag_code = definitions.tag_code
@@ -22,6 +22,6 @@ select
     held.tag_code,
     count(*) as values_held
 from held
-where hash(held.customer_id, held.tag_code, held.multi_value) in (select repeated.key_hash from repeated)
+where {{ key_hash(['held.customer_id', 'held.tag_code', 'held.multi_value']) }} in (select repeated.key_hash from repeated)
 group by held.customer_id, held.tag_code, held.multi_value
 having count(*) > 1

@@ -10,7 +10,7 @@ emails as (
     select
         email,
         count(distinct customer_id) as account_count,
-        min(customer_id) as any_customer_id,
+        min(customer_id) as any_customer_id
     from contacts
     group by email
 ),
@@ -20,7 +20,7 @@ final as (
         email,
         case when account_count = 1 then any_customer_id end as customer_id,
         account_count,
-        account_count > 1 as is_ambiguous,
+        account_count > 1 as is_ambiguous
     from emails
 )
 

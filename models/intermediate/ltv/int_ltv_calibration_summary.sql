@@ -16,7 +16,7 @@ holdout as (
     select
         purchases.customer_id,
         count(*) as holdout_purchase_days,
-        sum(purchases.net_sales) as holdout_net_sales,
+        sum(purchases.net_sales) as holdout_net_sales
     from {{ ref('int_customer_daily_purchases') }} as purchases
     cross join run
     where purchases.order_date > run.calibration_cut_date
@@ -35,8 +35,8 @@ select
     calibration.first_purchase_value,
     run.calibration_cut_date,
     cast(coalesce(holdout.holdout_purchase_days, 0) as integer) as holdout_purchase_days,
-    cast(coalesce(holdout.holdout_net_sales, 0) as double) as holdout_net_sales,
-    run.as_of_date,
+    cast(coalesce(holdout.holdout_net_sales, 0) as {{ type_double() }}) as holdout_net_sales,
+    run.as_of_date
 from calibration
 cross join run
 left join holdout on calibration.customer_id = holdout.customer_id

@@ -10,5 +10,5 @@ holdout as (
 select
     {{ as_of_date() }} as as_of_date,
     calibration_holdout_days,
-    cast({{ dbt.dateadd('day', '-calibration_holdout_days', as_of_date()) }} as date) as calibration_cut_date,
+    cast({{ dbt.dateadd('day', '-calibration_holdout_days', as_of_date()) }} as date) as calibration_cut_date
 from holdout

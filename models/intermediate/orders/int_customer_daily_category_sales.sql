@@ -7,9 +7,10 @@
 -- depends_on: {{ ref('base_orders__orders') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='merge',
+    incremental_strategy=tombstone_strategy(),
     unique_key=['customer_id', 'order_date', 'category_code'],
     merge_clauses=merge_with_tombstones(),
+    post_hook=tombstone_post_hook(),
     on_schema_change='fail',
 ) }}
 with
@@ -21,7 +22,7 @@ affected_customer_days as (
     -- a line's category changes when fct_order_lines rewrote it (its product or the mapping)
     select
         customer_id,
-        order_date,
+        order_date
     from {{ ref('fct_order_lines') }} where _evaluated_at > {{ watermark() }}
 ),
 {% endif %}
@@ -29,8 +30,10 @@ affected_customer_days as (
 order_lines as (
     select order_lines.*
     from {{ ref('fct_order_lines') }} as order_lines
-    {% if is_incremental() %}semi join affected_customer_days using (customer_id, order_date){% endif %}
     where order_lines.is_purchase
+    {% if is_incremental() %}
+        and exists (select 1 from affected_customer_days where affected_customer_days.customer_id = order_lines.customer_id and affected_customer_days.order_date = order_lines.order_date)
+    {% endif %}
 ),
 
 recomputed as (
@@ -40,7 +43,7 @@ recomputed as (
         category_code,
         cast(sum(net_sales) as decimal(18, 2)) as net_sales,
         max(order_ts) as last_bought_at,
-        false as _is_removed,
+        false as _is_removed
     from order_lines
     group by customer_id, order_date, category_code
 ),
@@ -48,7 +51,7 @@ recomputed as (
 final as (
     select * from recomputed
     {% if is_incremental() %}
-    union all by name
+    {{ union_all_by_name() }}
     {{ removed_rows(
         'recomputed',
         'select customer_id, order_date from affected_customer_days',

@@ -7,9 +7,10 @@
 -- depends_on: {{ ref('base_orders__orders') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='merge',
+    incremental_strategy=tombstone_strategy(),
     unique_key=['customer_id', 'order_date'],
     merge_clauses=merge_with_tombstones(),
+    post_hook=tombstone_post_hook(),
     on_schema_change='fail',
 ) }}
 with
@@ -23,8 +24,10 @@ affected_customer_days as (
 purchases as (
     select purchases.*
     from {{ ref('fct_orders') }} as purchases
-    {% if is_incremental() %}semi join affected_customer_days using (customer_id, order_date){% endif %}
     where purchases.is_purchase
+    {% if is_incremental() %}
+        and exists (select 1 from affected_customer_days where affected_customer_days.customer_id = purchases.customer_id and affected_customer_days.order_date = purchases.order_date)
+    {% endif %}
 ),
 
 recomputed as (
@@ -35,7 +38,7 @@ recomputed as (
         count(*) filter (where is_promotional) as promotional_purchases,
         cast(sum(net_sales) as decimal(18, 2)) as net_sales,
         cast(sum(profit) as decimal(18, 2)) as profit,
-        false as _is_removed,
+        false as _is_removed
     from purchases
     group by customer_id, order_date
 ),
@@ -43,7 +46,7 @@ recomputed as (
 final as (
     select * from recomputed
     {% if is_incremental() %}
-    union all by name
+    {{ union_all_by_name() }}
     {{ removed_rows(
         'recomputed',
         'select customer_id, order_date from affected_customer_days',

@@ -5,7 +5,7 @@ with
 daily as (
     select
         *,
-        {{ days_since('order_date') }} as days_since_order,
+        {{ days_since('order_date') }} as days_since_order
     from {{ ref('int_customer_daily_purchases') }}
     where order_date <= {{ as_of_date() }}
 ),
@@ -33,7 +33,7 @@ final as (
         min(daily.order_date) as first_purchase_date,
         max(daily.order_date) as last_purchase_date,
         max(daily.days_since_order) as days_since_first_purchase,
-        min(daily.days_since_order) as days_since_last_purchase,
+        min(daily.days_since_order) as days_since_last_purchase
     from daily
     cross join window_365d
     group by daily.customer_id

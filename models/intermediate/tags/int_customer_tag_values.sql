@@ -18,7 +18,7 @@ assigned as (
         tag_code,
         tag_value,
         evidence,
-        as_of_date,
+        as_of_date
     from {{ ref(tag.model) }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -27,7 +27,7 @@ assigned as (
 final as (
     select assigned.*
     from assigned
-    semi join customers on assigned.customer_id = customers.customer_id
+    where exists (select 1 from customers where customers.customer_id = assigned.customer_id)
 )
 
 select * from final

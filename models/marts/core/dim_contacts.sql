@@ -20,7 +20,7 @@ final as (
         gender,
         birth_date,
         is_primary,
-        updated_at,
+        updated_at
     from contacts
 )
 

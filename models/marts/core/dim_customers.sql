@@ -20,7 +20,7 @@ final as (
         annual_revenue,
         is_deleted,
         created_at,
-        updated_at,
+        updated_at
     from accounts
 )
 

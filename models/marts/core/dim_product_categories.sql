@@ -24,7 +24,7 @@ web_category_texts as (
 
 web_categories as (
     select distinct
-        {{ category_code('web_category_texts.category_text', 'category_mapping.category_code') }} as category_code,
+        {{ category_code('web_category_texts.category_text', 'category_mapping.category_code') }} as category_code
     from web_category_texts
     left join category_mapping on web_category_texts.category_text = category_mapping.category_text
 ),
@@ -32,12 +32,12 @@ web_categories as (
 present as (
     select
         category_code,
-        true as in_products,
+        true as in_products
     from product_categories
     union all
     select
         category_code,
-        false as in_products,
+        false as in_products
     from web_categories
 ),
 
@@ -49,7 +49,7 @@ final as (
         {{ dbt.any_value('category_labels.label_zh') }} is not null as is_labelled,
         {{ dbt.bool_or('present.in_products') }} as is_in_products,
         {{ dbt.bool_or('not present.in_products') }} as is_in_web_events,
-        cast(coalesce({{ dbt.any_value('category_labels.sort_order') }}, 1000) as integer) as sort_order,
+        cast(coalesce({{ dbt.any_value('category_labels.sort_order') }}, 1000) as integer) as sort_order
     from present
     left join category_labels on present.category_code = category_labels.category_code
     group by present.category_code

@@ -12,7 +12,7 @@ final as (
         category_code,
         sub_category,
         list_price,
-        is_active,
+        is_active
     from products
 )
 

@@ -18,7 +18,7 @@ final as (
         events.recipient_email,
         events.event_type,
         events.event_ts,
-        cast(events.event_ts as date) as event_date,
+        cast(events.event_ts as date) as event_date
     from events
     left join identities on events.recipient_email = identities.email
 )

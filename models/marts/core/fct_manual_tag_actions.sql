@@ -10,7 +10,7 @@ final as (
         tag_code,
         action,
         operator,
-        operated_at,
+        operated_at
     from actions
 )
 

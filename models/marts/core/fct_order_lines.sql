@@ -5,9 +5,10 @@
 -- depends_on: {{ ref('stg_orders__order_items') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='merge',
+    incremental_strategy=tombstone_strategy(),
     unique_key=['order_id', 'line_no'],
     merge_clauses=merge_with_tombstones(),
+    post_hook=tombstone_post_hook(),
     on_schema_change='fail',
 ) }}
 {% if is_incremental() %}{% set since = watermark() %}{% endif %}
@@ -23,7 +24,7 @@ remapped_lines as (
     -- literal, so zone maps skip every row group of the current mapping)
     select
         order_id,
-        line_no,
+        line_no
     from {{ this }}
     where _category_mapping_version <> {{ current_category_mapping_version() }}
 ),
@@ -33,13 +34,13 @@ changed_lines as (
     -- changes), or they need re-mapping
     select
         order_id,
-        line_no,
+        line_no
     from {{ ref('stg_orders__order_items') }}
     where _evaluated_at > {{ since }} and order_id is not null and line_no is not null
     union
     select
         order_id,
-        line_no,
+        line_no
     from remapped_lines
 ),
 {% endif %}
@@ -54,8 +55,8 @@ order_items as (
     union all
     select order_items.*
     from {{ ref('stg_orders__order_items') }} as order_items
-    semi join remapped_lines using (order_id, line_no)
     where order_items.rejection_reason is null and order_items._evaluated_at <= {{ since }}
+        and exists (select 1 from remapped_lines where remapped_lines.order_id = order_items.order_id and remapped_lines.line_no = order_items.line_no)
     {% endif %}
 ),
 
@@ -66,7 +67,7 @@ orders as (
 products as (
     select
         product_id,
-        category_code,
+        category_code
     from {{ ref('dim_products') }}
 ),
 
@@ -91,7 +92,7 @@ recomputed as (
         orders.status in ('paid', 'shipped', 'completed') as is_purchase,
         orders.order_ts,
         cast(orders.order_ts as date) as order_date,
-        false as _is_removed,
+        false as _is_removed
     from order_items
     inner join orders on order_items.order_id = orders.order_id
     inner join products on order_items.product_id = products.product_id
@@ -100,7 +101,7 @@ recomputed as (
 final as (
     select * from recomputed
     {% if is_incremental() %}
-    union all by name
+    {{ union_all_by_name() }}
     {{ removed_rows(
         'recomputed', 'select order_id, line_no from changed_lines', ['order_id', 'line_no'], ['order_id', 'line_no'],
     ) }}
@@ -110,6 +111,6 @@ final as (
 select
     final.*,
     mapping_version.version as _category_mapping_version,
-    {{ run_started_at_timestamp() }} as _evaluated_at,
+    {{ run_started_at_timestamp() }} as _evaluated_at
 from final
 cross join mapping_version

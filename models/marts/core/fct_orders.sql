@@ -5,9 +5,10 @@
 -- depends_on: {{ ref('stg_orders__order_items') }}
 {{ config(
     materialized='incremental',
-    incremental_strategy='merge',
+    incremental_strategy=tombstone_strategy(),
     unique_key=['order_id'],
     merge_clauses=merge_with_tombstones(),
+    post_hook=tombstone_post_hook(),
     on_schema_change='fail',
 ) }}
 with
@@ -21,14 +22,16 @@ changed_orders as (
 orders as (
     select orders.*
     from {{ ref('stg_orders__orders') }} as orders
-    {% if is_incremental() %}semi join changed_orders using (order_id){% endif %}
     where orders.rejection_reason is null
+    {% if is_incremental() %}
+        and orders.order_id in (select changed_orders.order_id from changed_orders)
+    {% endif %}
 ),
 
 order_lines as (
     select order_lines.*
     from {{ ref('fct_order_lines') }} as order_lines
-    {% if is_incremental() %}semi join changed_orders using (order_id){% endif %}
+    {% if is_incremental() %}where order_lines.order_id in (select changed_orders.order_id from changed_orders){% endif %}
 ),
 
 line_totals as (
@@ -36,7 +39,7 @@ line_totals as (
         order_id,
         count(*) as line_count,
         sum(net_sales) as net_sales,
-        sum(profit) as profit,
+        sum(profit) as profit
     from order_lines
     group by order_id
 ),
@@ -55,7 +58,7 @@ recomputed as (
         orders.promotion_id is not null as is_promotional,
         orders.order_ts,
         cast(orders.order_ts as date) as order_date,
-        false as _is_removed,
+        false as _is_removed
     from orders
     left join line_totals on orders.order_id = line_totals.order_id
 ),
@@ -63,7 +66,7 @@ recomputed as (
 final as (
     select * from recomputed
     {% if is_incremental() %}
-    union all by name
+    {{ union_all_by_name() }}
     {{ removed_rows('recomputed', 'select order_id from changed_orders', ['order_id'], ['order_id']) }}
     {% endif %}
 )

@@ -25,7 +25,7 @@ final as (
         tickets.satisfaction_score,
         tickets.opened_at,
         cast(tickets.opened_at as date) as opened_date,
-        tickets.resolved_at,
+        tickets.resolved_at
     from tickets
     left join identities on tickets.requester_email = identities.email
     left join channel_groups on tickets.channel = channel_groups.ticket_channel

@@ -26,7 +26,7 @@ final as (
                 then {{ category_code('events.product_category_text', 'category_mapping.category_code') }}
         end as category_code,
         events.event_ts,
-        cast(events.event_ts as date) as event_date,
+        cast(events.event_ts as date) as event_date
     from events
     left join identities on events.user_email = identities.email
     left join category_mapping on events.product_category_text = category_mapping.category_text

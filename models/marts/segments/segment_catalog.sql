@@ -38,7 +38,7 @@ final as (
         cast(coalesce(changes.member_count, 0) as {{ dbt.type_numeric() }}) / nullif(customers.customer_count, 0) as share,  -- noqa: RF04
         coalesce(changes.entered_count, 0) as entered_count,
         coalesce(changes.exited_count, 0) as exited_count,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from definitions
     cross join customers
     left join changes on definitions.segment_code = changes.segment_code

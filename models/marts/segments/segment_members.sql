@@ -23,7 +23,7 @@ final as (
                 then {{ segment_holdout_bucket('definitions.holdout_salt', 'matches.customer_id') }}
                     < cast(definitions.holdout_percent * 100 as integer)
             else false
-        end as is_holdout,
+        end as is_holdout
     from matches
     inner join definitions on matches.segment_code = definitions.segment_code
 )

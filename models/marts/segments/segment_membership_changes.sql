@@ -17,7 +17,7 @@ starts as (
     select
         segment_code,
         customer_id,
-        valid_from as change_date,
+        valid_from as change_date
     from history
 ),
 
@@ -25,7 +25,7 @@ ends as (
     select
         segment_code,
         customer_id,
-        valid_to as change_date,
+        valid_to as change_date
     from history
     where valid_to is not null
 ),
@@ -34,7 +34,7 @@ entered as (
     select
         starts.segment_code,
         starts.change_date,
-        count(*) as entered_count,
+        count(*) as entered_count
     from starts
     left join ends
         on starts.segment_code = ends.segment_code
@@ -48,7 +48,7 @@ exited as (
     select
         ends.segment_code,
         ends.change_date,
-        count(*) as exited_count,
+        count(*) as exited_count
     from ends
     left join starts
         on ends.segment_code = starts.segment_code
@@ -65,7 +65,7 @@ final as (
         runs.holdout_count,
         coalesce(entered.entered_count, 0) as entered_count,
         coalesce(exited.exited_count, 0) as exited_count,
-        runs.as_of_date,
+        runs.as_of_date
     from runs
     left join entered
         on runs.segment_code = entered.segment_code and runs.as_of_date = entered.change_date

@@ -25,7 +25,7 @@ counts as (
     select
         segment_code,
         count(*) as member_count,
-        sum(case when is_holdout then 1 else 0 end) as holdout_count,
+        sum(case when is_holdout then 1 else 0 end) as holdout_count
     from members
     group by segment_code
 ),
@@ -36,7 +36,7 @@ final as (
         definitions.definition_hash,
         coalesce(counts.member_count, 0) as member_count,
         cast(coalesce(counts.holdout_count, 0) as bigint) as holdout_count,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from definitions
     left join counts on definitions.segment_code = counts.segment_code
 )

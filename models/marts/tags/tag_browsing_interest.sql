@@ -6,7 +6,7 @@ page_views as (
     select
         customer_id,
         category_code,
-        count(*) as page_views_90d,
+        count(*) as page_views_90d
     from {{ ref('fct_web_events') }}
     where customer_id is not null
         and event_type = 'page_view'
@@ -21,7 +21,7 @@ final as (
         'browsing_interest' as tag_code,
         category_code as tag_value,
         'page_views_90d = ' || page_views_90d as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from page_views
     where page_views_90d >= {{ tag_param('browsing_interest', 'min_page_views') }}
 )

@@ -12,7 +12,7 @@ counts as (
     select
         customer_id,
         count(*) filter (where event_type = 'clicked') as clicks_90d,
-        count(*) filter (where event_type = 'sent') as sends_90d,
+        count(*) filter (where event_type = 'sent') as sends_90d
     from events
     group by customer_id
 ),
@@ -28,7 +28,7 @@ final as (
             else 'none'
         end as tag_value,
         'clicks_90d = ' || clicks_90d || ', sends_90d = ' || sends_90d as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from counts
     where clicks_90d >= {{ tag_param('campaign_engagement', 'low_min_clicks') }} or sends_90d > 0
 )

@@ -11,7 +11,7 @@ ltv as (
     select
         customer_id,
         probability_alive,
-        as_of_date,
+        as_of_date
     from {{ ref('tag_ltv') }}
 ),
 
@@ -25,8 +25,8 @@ final as (
             else 'low'
         end as tag_value,
         -- unrounded: the evidence must show why a customer next to a boundary got its value
-        'probability_alive = ' || cast(probability_alive as {{ dbt.type_string() }}) as evidence,
-        as_of_date,
+        'probability_alive = ' || {{ double_to_text('probability_alive') }} as evidence,
+        as_of_date
     from ltv
     where probability_alive is not null
 )

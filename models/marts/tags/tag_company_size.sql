@@ -16,7 +16,7 @@ final as (
             else 'large'
         end as tag_value,
         'employee_count = ' || employee_count as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from customers
 )
 

@@ -4,7 +4,7 @@ with
 complaints as (
     select
         customer_id,
-        count(*) as complaints_365d,
+        count(*) as complaints_365d
     from {{ ref('fct_tickets') }}
     where customer_id is not null
         and ticket_type = 'complaint'
@@ -18,7 +18,7 @@ final as (
         'complaint_risk' as tag_code,
         'complaint_prone' as tag_value,
         'complaints_365d = ' || complaints_365d as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from complaints
     where complaints_365d >= {{ tag_param('complaint_risk', 'min_complaints') }}
 )

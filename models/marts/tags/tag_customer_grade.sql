@@ -14,7 +14,7 @@ metrics as (
 purchase_frequency as (
     select
         customer_id,
-        tag_value,
+        tag_value
     from {{ ref('tag_purchase_frequency') }}
 ),
 
@@ -41,7 +41,7 @@ scores as (
             when metrics.net_sales_365d >= {{ tag_param('customer_grade', 'm5_min_net_sales') }} then 5
             when metrics.net_sales_365d >= {{ tag_param('customer_grade', 'm3_min_net_sales') }} then 3
             else 1
-        end as m_score,
+        end as m_score
     from customers
     left join metrics on customers.customer_id = metrics.customer_id
     left join purchase_frequency on customers.customer_id = purchase_frequency.customer_id
@@ -68,7 +68,7 @@ final as (
         r_score,
         f_score,
         m_score,
-        r_score + f_score + m_score as rfm_total,
+        r_score + f_score + m_score as rfm_total
     from scores
 )
 

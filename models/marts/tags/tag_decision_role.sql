@@ -17,7 +17,7 @@ final as (
         'decision_role' as tag_code,
         roles.decision_role_code as tag_value,
         'decision_role_text = ' || contacts.decision_role_text as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from contacts
     inner join roles on contacts.decision_role_text = roles.decision_role_text
 )

@@ -15,7 +15,7 @@ final as (
         'industry' as tag_code,
         coalesce(industry_mapping.industry_code, 'other') as tag_value,
         'industry_text = ' || customers.industry_text as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from customers
     left join industry_mapping on customers.industry_text = industry_mapping.industry_text
 )

@@ -26,7 +26,7 @@ final as (
             else 'days_since_first_purchase = ' || metrics.days_since_first_purchase
                 || ', days_since_last_purchase = ' || metrics.days_since_last_purchase
         end as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from customers
     left join metrics on customers.customer_id = metrics.customer_id
 )

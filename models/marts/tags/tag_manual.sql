@@ -6,14 +6,18 @@ actions as (
     select * from {{ ref('fct_manual_tag_actions') }}
 ),
 
-latest as (
-    select *
-    from actions
-    qualify
+ranked as (
+    select
+        *,
         row_number() over (
             partition by customer_id, tag_code
             order by operated_at desc, action desc, operator asc
-        ) = 1
+        ) as action_rank
+    from actions
+),
+
+latest as (
+    select * from ranked where action_rank = 1
 ),
 
 final as (
@@ -23,9 +27,9 @@ final as (
         tag_code as tag_value,
         (
             'added by ' || coalesce(operator, 'unknown')
-            || ' at ' || strftime(operated_at, '%Y-%m-%d %H:%M:%S')
+            || ' at ' || {{ format_timestamp_seconds('operated_at') }}
         ) as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from latest
     where action = 'add'
 )

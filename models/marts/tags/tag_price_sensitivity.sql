@@ -21,7 +21,7 @@ final as (
             'promotional_purchases_365d = ' || promotional_purchases_365d
             || ' of purchases_365d = ' || purchases_365d
         ) as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from metrics
 )
 

@@ -13,7 +13,7 @@ category_sales as (
         customer_id,
         category_code,
         sum(net_sales) as category_net_sales,
-        max(last_bought_at) as last_bought_at,
+        max(last_bought_at) as last_bought_at
     from daily_category_sales
     group by customer_id, category_code
 ),
@@ -25,7 +25,7 @@ ranked as (
         row_number() over (
             partition by customer_id
             order by category_net_sales desc, last_bought_at desc, category_code asc
-        ) as category_rank,
+        ) as category_rank
     from category_sales
 ),
 
@@ -43,7 +43,7 @@ final as (
             || ', category_net_sales_365d = ' || category_net_sales
             || ', net_sales_365d = ' || total_net_sales
         ) as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from ranked
     where category_rank = 1 and total_net_sales > 0
 )

@@ -17,9 +17,9 @@ final as (
         end as tag_value,
         (
             'profit_365d = ' || profit_365d || ', net_sales_365d = ' || net_sales_365d
-            || ', margin = ' || round(profit_365d / net_sales_365d, 4)
+            || ', margin = ' || {{ ratio_text('profit_365d', 'net_sales_365d', 4) }}
         ) as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from metrics
 )
 

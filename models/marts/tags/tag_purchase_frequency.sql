@@ -15,7 +15,7 @@ final as (
             else 'low'
         end as tag_value,
         'purchases_365d = ' || purchases_365d as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from metrics
 )
 

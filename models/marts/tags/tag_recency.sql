@@ -16,7 +16,7 @@ final as (
             else 'over_180d'
         end as tag_value,
         'days_since_last_purchase = ' || days_since_last_purchase as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from metrics
 )
 

@@ -15,7 +15,7 @@ final as (
         'region' as tag_code,
         provinces.region_code as tag_value,
         'province = ' || customers.province_text as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from customers
     inner join provinces
         on customers.province_text in (provinces.province_name, provinces.province_short_name)

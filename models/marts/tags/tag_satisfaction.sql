@@ -13,7 +13,7 @@ scores as (
     select
         customer_id,
         count(*) as scored_tickets,
-        sum(satisfaction_score) as score_sum,
+        sum(satisfaction_score) as score_sum
     from tickets
     group by customer_id
 ),
@@ -28,10 +28,10 @@ final as (
             else 'dissatisfied'
         end as tag_value,
         (
-            'mean_satisfaction_365d = ' || round(score_sum / scored_tickets, 2)
+            'mean_satisfaction_365d = ' || {{ ratio_text('score_sum', 'scored_tickets', 2) }}
             || ' (scored_tickets = ' || scored_tickets || ')'
         ) as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from scores
 )
 

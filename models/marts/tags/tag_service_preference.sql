@@ -13,7 +13,7 @@ group_counts as (
         customer_id,
         channel_group,
         count(*) as tickets,
-        max(opened_at) as latest_opened_at,
+        max(opened_at) as latest_opened_at
     from tickets
     group by customer_id, channel_group
 ),
@@ -25,7 +25,7 @@ ranked as (
         row_number() over (
             partition by customer_id
             order by tickets desc, latest_opened_at desc, channel_group asc
-        ) as group_rank,
+        ) as group_rank
     from group_counts
 ),
 
@@ -35,7 +35,7 @@ final as (
         'service_preference' as tag_code,
         channel_group as tag_value,
         channel_group || '_tickets_365d = ' || tickets || ' of tickets_365d = ' || tickets_total as evidence,
-        {{ as_of_date() }} as as_of_date,
+        {{ as_of_date() }} as as_of_date
     from ranked
     where group_rank = 1
 )

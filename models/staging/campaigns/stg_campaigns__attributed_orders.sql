@@ -4,7 +4,7 @@
 with
 
 latest as (
-    select * exclude (_is_current) from {{ ref('base_campaigns__attributed_orders') }} where _is_current
+    select {{ star_except(ref('base_campaigns__attributed_orders'), ['_is_current']) }} from {{ ref('base_campaigns__attributed_orders') }} where _is_current
 ),
 
 final as (
@@ -15,7 +15,7 @@ final as (
             when campaign_id is null then 'missing campaign_id'
             when attributed_revenue < 0 then 'negative attributed_revenue'
             when {{ days_since('conversion_ts') }} < 0 then 'conversion_ts after the run date'
-        end as rejection_reason,
+        end as rejection_reason
     from latest
 )
 

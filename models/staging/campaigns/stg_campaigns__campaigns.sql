@@ -3,7 +3,7 @@
 with
 
 latest as (
-    select * exclude (_is_current) from {{ ref('base_campaigns__campaigns') }} where _is_current
+    select {{ star_except(ref('base_campaigns__campaigns'), ['_is_current']) }} from {{ ref('base_campaigns__campaigns') }} where _is_current
 ),
 
 final as (
@@ -12,7 +12,7 @@ final as (
         case
             when campaign_id is null then 'missing campaign_id'
             when channel is null or channel not in ('email', 'sms', 'wechat', 'ads') then 'unknown channel'
-        end as rejection_reason,
+        end as rejection_reason
     from latest
 )
 

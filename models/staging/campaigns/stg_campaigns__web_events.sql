@@ -3,4 +3,4 @@
 -- re-judging staging). A view of the current versions: the verdict is judged and stored in
 -- base_campaigns__web_events (macros/stored_verdicts.sql), where the rejection rules are.
 {{ config(materialized='view') }}
-select * exclude (_is_current) from {{ ref('base_campaigns__web_events') }} where _is_current
+select {{ star_except(ref('base_campaigns__web_events'), ['_is_current']) }} from {{ ref('base_campaigns__web_events') }} where _is_current

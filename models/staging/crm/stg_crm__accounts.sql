@@ -5,7 +5,7 @@
 with
 
 latest as (
-    select * exclude (_is_current) from {{ ref('base_crm__accounts') }} where _is_current
+    select {{ star_except(ref('base_crm__accounts'), ['_is_current']) }} from {{ ref('base_crm__accounts') }} where _is_current
 ),
 
 final as (
@@ -17,7 +17,7 @@ final as (
                 then 'unknown customer_type'
             when employee_count < 0 then 'negative employee_count'
             when annual_revenue < 0 then 'negative annual_revenue'
-        end as rejection_reason,
+        end as rejection_reason
     from latest
 )
 

@@ -12,7 +12,7 @@ manual_codes as (
 ),
 
 latest as (
-    select * exclude (_is_current) from {{ ref('base_crm__manual_tags') }} where _is_current
+    select {{ star_except(ref('base_crm__manual_tags'), ['_is_current']) }} from {{ ref('base_crm__manual_tags') }} where _is_current
 ),
 
 final as (
@@ -26,7 +26,7 @@ final as (
             when latest.action is null or latest.action not in ('add', 'remove') then 'unknown action'
             when latest.operated_at is null then 'missing operated_at'
             when {{ days_since('latest.operated_at') }} < 0 then 'operated_at after the run date'
-        end as rejection_reason,
+        end as rejection_reason
     from latest
     left join accounts on latest.account_id = accounts.account_id
     left join manual_codes on latest.tag_code = manual_codes.tag_value

@@ -2,4 +2,4 @@
 -- no timestamp, so the later delivery wins), with the reason it is rejected (null = kept).
 -- A view of the current versions: the verdict is judged and stored in base_orders__order_items
 -- (macros/stored_verdicts.sql), where the rejection rules are.
-select * exclude (_is_current) from {{ ref('base_orders__order_items') }} where _is_current
+select {{ star_except(ref('base_orders__order_items'), ['_is_current']) }} from {{ ref('base_orders__order_items') }} where _is_current

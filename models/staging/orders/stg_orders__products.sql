@@ -7,7 +7,7 @@ category_mapping as (
 ),
 
 latest as (
-    select * exclude (_is_current) from {{ ref('base_orders__products') }} where _is_current
+    select {{ star_except(ref('base_orders__products'), ['_is_current']) }} from {{ ref('base_orders__products') }} where _is_current
 ),
 
 final as (
@@ -17,7 +17,7 @@ final as (
         case
             when latest.product_id is null then 'missing product_id'
             when latest.list_price < 0 then 'negative list_price'
-        end as rejection_reason,
+        end as rejection_reason
     from latest
     left join category_mapping on latest.category_text = category_mapping.category_text
 )

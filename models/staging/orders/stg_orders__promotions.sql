@@ -3,7 +3,7 @@
 with
 
 latest as (
-    select * exclude (_is_current) from {{ ref('base_orders__promotions') }} where _is_current
+    select {{ star_except(ref('base_orders__promotions'), ['_is_current']) }} from {{ ref('base_orders__promotions') }} where _is_current
 ),
 
 final as (
@@ -12,7 +12,7 @@ final as (
         case
             when promotion_id is null then 'missing promotion_id'
             when end_date < start_date then 'end_date before start_date'
-        end as rejection_reason,
+        end as rejection_reason
     from latest
 )
 

@@ -73,8 +73,12 @@ class PublishedDistribution:
     tag_keys: frozenset[str]  # 'tag_code:tag_value' recorded (the catalog's values back then)
 
 
-def previous_run(con: duckdb.DuckDBPyConnection) -> PublishedDistribution | None:
-    """The latest recorded run that is not this warehouse's own (None: nothing published yet)."""
+def previous_run(con: duckdb.DuckDBPyConnection,
+                 run_date: dt.date | None = None) -> PublishedDistribution | None:
+    """The latest recorded run that is not this warehouse's own (None: nothing published yet).
+    With `run_date`, the latest recorded run dated on or before it (None when every published
+    run is later): a build as of a past date (crm-tags backfill) is compared with the run
+    before it in date order, not with today's."""
     if not table_exists(con, HISTORY_TABLE):
         return None
     own = None
@@ -87,9 +91,11 @@ def previous_run(con: duckdb.DuckDBPyConnection) -> PublishedDistribution | None
             list(tag_code || ':' || tag_value)
         from {HISTORY_TABLE}
         where run_id is distinct from ?
-        group by run_id order by max(recorded_at) desc limit 1
+        group by run_id
+        having ? is null or max(as_of_date) is null or max(as_of_date) <= ?
+        order by max(as_of_date) desc nulls last, max(recorded_at) desc limit 1
         """,
-        [own],
+        [own, run_date, run_date],
     ).fetchone()
     if row is None:
         return None

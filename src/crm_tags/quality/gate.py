@@ -162,7 +162,7 @@ def read_facts(warehouse: Path, manifest: dict, policy: dict) -> GateFacts:
             " order by tag_code, sort_order"
         ).fetchall():
             catalog_values.setdefault(tag_code, []).append(tag_value)
-        previous = previous_run(con)
+        previous = previous_run(con, run_date)
     lineage = tag_lineage(manifest, {code: tag.source_tables for code, tag in catalog.items()})
     return GateFacts(
         run_date=run_date or dt.date.today(),

@@ -4,7 +4,8 @@ BI tools read the warehouse file (CRM_WAREHOUSE_PATH). The gated pipeline never 
 
 1. write   - dbt builds a candidate file next to it (`.<name>.candidate.duckdb`), starting from
              a copy of the published warehouse so the incremental base models load only new
-             deliveries (from scratch with full_refresh=True or when nothing is published yet);
+             deliveries (from scratch when nothing is published yet; full_refresh=True rebuilds
+             everything but the histories kept over time, docs/history.md);
              the previous run's tag distributions are carried over for the swing check;
 2. audit   - the quality gate validates the candidate (read-only);
 3. publish - only when the gate passes: the current distribution is recorded in the candidate,
@@ -134,7 +135,10 @@ def build_and_publish(
         return PublishResult(False, warehouse, None, None, error=str(error))
     try:
         _claim(candidate)
-        if warehouse.exists() and not full_refresh:
+        if warehouse.exists():
+            # with full_refresh too: dbt --full-refresh then rebuilds every model from the
+            # deliveries except what is kept over time (models with full_refresh=false: the tag
+            # and segment histories, the LTV fits), which only the copy can carry
             copy_warehouse(warehouse, candidate)
     except WarehouseLocked as error:
         return PublishResult(False, warehouse, None, None, error=str(error))

@@ -18,7 +18,7 @@ cleaned as (
         conversion_ts,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 

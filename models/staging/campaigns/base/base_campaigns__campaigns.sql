@@ -12,14 +12,14 @@ source as (
 cleaned as (
     select
         {{ clean_key('campaign_id') }} as campaign_id,
-        trim(campaign_name) as campaign_name,
+        {{ trim_spaces('campaign_name') }} as campaign_name,
         {{ normalize_code('channel') }} as channel,
         {{ clean_key('promotion_id') }} as promotion_id,
         start_date,
         end_date,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 

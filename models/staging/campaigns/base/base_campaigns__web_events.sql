@@ -22,7 +22,7 @@ cleaned as (
         event_ts,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 
@@ -39,7 +39,7 @@ final as (
                 then 'unknown event_type'
             when ranked.event_ts is null then 'missing event_ts'
             when {{ days_since('ranked.event_ts') }} < 0 then 'event_ts after the run date'
-        end as rejection_reason,
+        end as rejection_reason
     from ranked
 )
 

@@ -12,11 +12,11 @@ source as (
 cleaned as (
     select
         {{ clean_key('account_id') }} as account_id,
-        trim(account_name) as account_name,
-        upper(trim(customer_type)) as customer_type,
+        {{ trim_spaces('account_name') }} as account_name,
+        upper({{ trim_spaces('customer_type') }}) as customer_type,
         {{ normalize_code('industry') }} as industry_text,
-        nullif(regexp_replace(province, '\s+', '', 'g'), '') as province_text,
-        nullif(trim(city), '') as city,
+        nullif(regexp_replace(province, '[ \t\n\f\r]+', '', 'g'), '') as province_text,
+        nullif({{ trim_spaces('city') }}, '') as city,
         employee_count,
         annual_revenue,
         coalesce(is_deleted, false) as is_deleted,
@@ -24,7 +24,7 @@ cleaned as (
         updated_at,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 

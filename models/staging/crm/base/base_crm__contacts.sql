@@ -15,21 +15,21 @@ cleaned as (
     select
         {{ clean_key('contact_id') }} as contact_id,
         {{ clean_key('account_id') }} as account_id,
-        trim(full_name) as full_name,
+        {{ trim_spaces('full_name') }} as full_name,
         {{ normalize_email('email') }} as email,
         nullif(regexp_replace(phone, '[^0-9+]', '', 'g'), '') as phone,
-        trim(job_title) as job_title,
+        {{ trim_spaces('job_title') }} as job_title,
         {{ normalize_code('decision_role') }} as decision_role_text,
         case
-            when upper(trim(gender)) in ('M', 'MALE', '男') then 'M'
-            when upper(trim(gender)) in ('F', 'FEMALE', '女') then 'F'
+            when upper({{ trim_spaces('gender') }}) in ('M', 'MALE', '男') then 'M'
+            when upper({{ trim_spaces('gender') }}) in ('F', 'FEMALE', '女') then 'F'
         end as gender,
         birth_date,
         coalesce(is_primary, false) as is_primary,
         updated_at,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 
@@ -49,7 +49,7 @@ final as (
             when ranked.contact_id is null then 'missing contact_id'
             when ranked.account_id is null then 'missing account_id'
             when accounts.account_id is null then 'unknown account_id'
-        end as rejection_reason,
+        end as rejection_reason
     from ranked
     left join accounts on ranked.account_id = accounts.account_id
 )

@@ -14,11 +14,11 @@ cleaned_columns as (
         {{ clean_key('account_id') }} as account_id,
         {{ normalize_code('tag_code') }} as tag_code,
         {{ normalize_code('action') }} as action,
-        trim(operator) as operator,
+        {{ trim_spaces('operator') }} as operator,
         operated_at,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 
@@ -36,7 +36,7 @@ cleaned as (
         end as action_key,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from cleaned_columns
 ),
 

@@ -23,14 +23,14 @@ cleaned as (
         unit_cost,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 
 orders as (
     select
         order_id,
-        rejection_reason,
+        rejection_reason
     from {{ ref('stg_orders__orders') }}
 ),
 
@@ -65,7 +65,7 @@ final as (
             when ranked.discount_amount < 0 then 'negative discount_amount'
             when ranked.discount_amount > ranked.quantity * ranked.unit_price
                 then 'discount_amount exceeds the line amount'
-        end as rejection_reason,
+        end as rejection_reason
     from ranked
     left join orders on ranked.order_id = orders.order_id
     left join products on ranked.product_id = products.product_id

@@ -23,7 +23,7 @@ cleaned as (
         _ingested_at,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 
@@ -52,7 +52,7 @@ final as (
                 then 'unknown sales_channel'
             when ranked.order_ts is null then 'missing order_ts'
             when {{ days_since('ranked.order_ts') }} < 0 then 'order_ts after the run date'
-        end as rejection_reason,
+        end as rejection_reason
     from ranked
     left join accounts on ranked.account_id = accounts.account_id
 )

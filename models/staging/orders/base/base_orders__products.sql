@@ -12,14 +12,14 @@ source as (
 cleaned as (
     select
         {{ clean_key('product_id') }} as product_id,
-        trim(product_name) as product_name,
+        {{ trim_spaces('product_name') }} as product_name,
         {{ normalize_code('category') }} as category_text,
-        trim(sub_category) as sub_category,
+        {{ trim_spaces('sub_category') }} as sub_category,
         list_price,
         coalesce(is_active, true) as is_active,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 

@@ -12,13 +12,13 @@ source as (
 cleaned as (
     select
         {{ clean_key('promotion_id') }} as promotion_id,
-        trim(promotion_name) as promotion_name,
+        {{ trim_spaces('promotion_name') }} as promotion_name,
         {{ normalize_code('promotion_type') }} as promotion_type,
         start_date,
         end_date,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 

@@ -23,7 +23,7 @@ cleaned as (
         resolved_at,
         _source_file,
         _source_row_number,
-        _delivered_at,
+        _delivered_at
     from source
 ),
 
@@ -52,7 +52,7 @@ final as (
             when ranked.satisfaction_score not between 1 and 5 then 'satisfaction_score outside 1-5'
             when ranked.opened_at is null then 'missing opened_at'
             when {{ days_since('ranked.opened_at') }} < 0 then 'opened_at after the run date'
-        end as rejection_reason,
+        end as rejection_reason
     from ranked
     left join accounts on ranked.account_id = accounts.account_id
 )

@@ -1,0 +1,236 @@
+"""dbt Python models on engines that cannot run them (PostgreSQL): run on the crm-tags host.
+
+The design (docs/engines.md, "Python models"): the Python models (the LTV fit, the ltv tag,
+the hold-out check) stay one file each, run by dbt itself on DuckDB. On an engine without dbt
+Python models they are disabled (dbt_project.yml) and a SQL stand-in of the same name
+(models/engines/python_on_host/) takes their place in the graph: a view over
+python_models.<name>, which this module fills. `crm-tags build` then runs dbt in waves:
+
+  1. dbt build everything that is not downstream of a Python model;
+  2. for each Python model in graph order: call the model's own `model(dbt, session)` here,
+     with its refs read from the engine into an in-memory DuckDB session (the relations the
+     model code works with are then the same as under dbt-duckdb), write its result into
+     python_models.<name> (replaced, or for an incremental model its unique_key rows
+     replaced), then dbt build the stand-in (and its tests);
+  3. dbt build them and everything downstream (the tests that read several models).
+
+The same code on the same inputs gives the same values: the LTV tag equals DuckDB's to 1e-6
+(tests/test_postgres.py checks it row for row).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from crm_tags import PROJECT_DIR
+
+SCHEMA = "python_models"
+
+
+def _arrow_type(data_type: str, precision, scale) -> pa.DataType:
+    kind = data_type.lower()
+    if kind in ("character varying", "text", "character", "varchar"):
+        return pa.string()
+    if kind == "integer":
+        return pa.int32()
+    if kind in ("bigint",):
+        return pa.int64()
+    if kind == "smallint":
+        return pa.int16()
+    if kind == "numeric":
+        return pa.decimal128(int(precision), int(scale)) if precision is not None else pa.float64()
+    if kind == "double precision":
+        return pa.float64()
+    if kind == "real":
+        return pa.float32()
+    if kind == "date":
+        return pa.date32()
+    if kind.startswith("timestamp"):
+        return pa.timestamp("us")
+    if kind == "boolean":
+        return pa.bool_()
+    return pa.string()
+
+
+def _pg_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    if pa.types.is_int8(arrow_type) or pa.types.is_int16(arrow_type) or pa.types.is_int32(arrow_type):
+        return "integer"
+    if pa.types.is_integer(arrow_type):
+        return "bigint"
+    if pa.types.is_float32(arrow_type):
+        return "real"
+    if pa.types.is_floating(arrow_type):
+        return "double precision"
+    if pa.types.is_decimal(arrow_type):
+        return f"numeric({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    raise TypeError(f"python_on_host: no PostgreSQL type for Arrow type {arrow_type}")
+
+
+def read_relation(conn, schema: str, name: str) -> pa.Table:
+    """A PostgreSQL table or view as an Arrow table with the matching types."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select column_name, data_type, numeric_precision, numeric_scale "
+            "from information_schema.columns where table_schema = %s and table_name = %s "
+            "order by ordinal_position",
+            (schema, name),
+        )
+        columns = cur.fetchall()
+        if not columns:
+            raise RuntimeError(f"python_on_host: {schema}.{name} does not exist (build its model first)")
+        schema_ = pa.schema([(c, _arrow_type(t, p, s)) for c, t, p, s in columns])
+        cur.execute(f'select * from "{schema}"."{name}"')
+        rows = cur.fetchall()
+    arrays = [pa.array([row[i] for row in rows], type=field.type) for i, field in enumerate(schema_)]
+    return pa.Table.from_arrays(arrays, schema=schema_)
+
+
+def write_table(conn, name: str, table: pa.Table, unique_key: str | list[str] | None = None) -> None:
+    """Write `table` into python_models.<name>: replaced, or its unique_key rows replaced."""
+    from psycopg2.extras import execute_values
+
+    keys = [unique_key] if isinstance(unique_key, str) else list(unique_key or [])
+    relation = f'"{SCHEMA}"."{name}"'
+    columns = ", ".join(f'"{f.name}" {_pg_type(f.type)}' for f in table.schema)
+    with conn, conn.cursor() as cur:
+        cur.execute(f"create schema if not exists {SCHEMA}")
+        if keys:
+            cur.execute(f"create table if not exists {relation} ({columns})")
+            if table.num_rows:
+                condition = " and ".join(f'"{k}" = %s' for k in keys)
+                for values in {tuple(row[k] for k in keys) for row in table.select(keys).to_pylist()}:
+                    cur.execute(f"delete from {relation} where {condition}", values)
+        else:
+            cur.execute(f"drop table if exists {relation} cascade")
+            cur.execute(f"create table {relation} ({columns})")
+        if table.num_rows:
+            names = ", ".join(f'"{f.name}"' for f in table.schema)
+            rows = [tuple(row[f.name] for f in table.schema) for row in table.to_pylist()]
+            execute_values(cur, f"insert into {relation} ({names}) values %s", rows, page_size=5000)
+
+
+class _Config:
+    """dbt.config in a Python model: a call records the settings, .get reads them."""
+
+    def __init__(self, node_config: dict):
+        self._config = dict(node_config)
+
+    def __call__(self, **kwargs: Any) -> None:
+        self._config.update(kwargs)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._config.get(key, default)
+
+
+class HostDbt:
+    """The `dbt` object a Python model receives, over an engine connection."""
+
+    def __init__(self, conn, session: duckdb.DuckDBPyConnection, manifest: dict, node: dict):
+        self._conn, self._session, self._manifest = conn, session, manifest
+        self.config = _Config(node.get("config") or {})
+
+    def ref(self, name: str) -> duckdb.DuckDBPyRelation:
+        node = _node_by_name(self._manifest, name)
+        view = f"ref_{name}"
+        if view not in {r[0] for r in self._session.execute("show tables").fetchall()}:
+            self._session.register(f"{view}_arrow", read_relation(self._conn, node["schema"], node["alias"]))
+            self._session.execute(f"create table {view} as select * from {view}_arrow")
+            self._session.unregister(f"{view}_arrow")
+        return self._session.table(view)
+
+
+def _node_by_name(manifest: dict, name: str) -> dict:
+    for node in manifest["nodes"].values():
+        if node["resource_type"] in ("model", "seed", "snapshot") and node["name"] == name:
+            return node
+    raise RuntimeError(f"python_on_host: ref('{name}') is not an enabled node of the project")
+
+
+def python_models(manifest: dict) -> list[dict]:
+    """The project's Python models that the target runs on the host (disabled in dbt, with an
+    enabled SQL stand-in of the same name), in graph order."""
+    stand_ins = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    found = {}
+    for versions in manifest.get("disabled", {}).values():
+        for node in versions:
+            if node.get("language") == "python" and node["name"] in stand_ins:
+                found[node["unique_id"]] = node
+    ordered, done = [], set()
+
+    def visit(unique_id: str) -> None:
+        if unique_id in done:
+            return
+        done.add(unique_id)
+        for parent in found[unique_id]["depends_on"]["nodes"]:
+            if parent in found:
+                visit(parent)
+        ordered.append(found[unique_id])
+
+    for unique_id in sorted(found):
+        visit(unique_id)
+    return ordered
+
+
+def run_model(conn, manifest: dict, node: dict, project_dir: Path = PROJECT_DIR) -> pa.Table:
+    """Run one Python model's `model(dbt, session)` on the host and store its result."""
+    path = Path(project_dir) / node["original_file_path"]
+    spec = importlib.util.spec_from_file_location(f"crm_tags_host_model_{node['name']}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    session = duckdb.connect()
+    try:
+        dbt = HostDbt(conn, session, manifest, node)
+        result = module.model(dbt, session)
+        if isinstance(result, duckdb.DuckDBPyRelation):
+            result = result.arrow()
+        if isinstance(result, pa.RecordBatchReader):
+            result = result.read_all()
+        if not isinstance(result, pa.Table):  # a pandas DataFrame
+            result = pa.Table.from_pandas(result, preserve_index=False)
+        incremental = dbt.config.get("materialized") == "incremental"
+        write_table(conn, node["name"], result, dbt.config.get("unique_key") if incremental else None)
+        return result
+    finally:
+        session.close()
+
+
+def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], Any],
+                   manifest_path: Callable[[], Path], build_args: list[str]) -> str:
+    """dbt build on an engine without Python models (see the module docstring).
+
+    run_dbt(args) runs one dbt command; connect() opens an engine connection; manifest_path()
+    is the manifest dbt wrote; build_args: the build's own flags (--full-refresh ...)."""
+    output = run_dbt(["parse"])
+    manifest = json.loads(manifest_path().read_text())
+    models = python_models(manifest)
+    if not models:
+        return output + run_dbt(["build", *build_args])
+    names = [m["name"] for m in models]
+    output += run_dbt(["build", *build_args, "--exclude", *[f"{n}+" for n in names]])
+    conn = connect()
+    try:
+        for node in models:
+            run_model(conn, manifest, node)
+            # the stand-in and its own tests; tests that also read later models run in step 3
+            output += run_dbt(["build", *build_args, "--select", node["name"],
+                               "--indirect-selection", "cautious"])
+    finally:
+        conn.close()
+    # the stand-ins again (views: cheap), so every test touching them runs once all is built
+    output += run_dbt(["build", *build_args, "--select", *[f"{n}+" for n in names]])
+    return output
