@@ -241,7 +241,7 @@ def test_dagster_metadata_shows_the_flags_as_warnings(builds):
 
 
 def test_effectiveness_unit_tests_separate_an_informative_tag_from_an_uninformative_one(builds):
-    # dbt unit tests on hand-made rows (models/marts/_tag_health__models.yml and
+    # dbt unit tests on hand-made rows (models/marts/health/_tag_health__models.yml and
     # models/intermediate/health/_int_health__models.yml): grade separates repurchase behaviour
     # (lifts 2 and 0), region does not (1 and 1): exactly region is flagged uninformative
     output = run_dbt(["test", "--select", "tag_effectiveness_separating_and_uninformative",
