@@ -7,7 +7,8 @@
     valid_to (the first run date without it, exclusive; null while it holds). What a history
     held on a date D is
         valid_from <= D and (valid_to is null or valid_to > D)
-    Only changes are stored: an item that holds for a year is one row.
+    Only changes are stored: an item that holds for a year is one row. period_valid_on(period,
+    date) writes that predicate: every SQL that reads a history as of a date uses it.
 
     period_history(members, runs, scope, key, item, payload, computed)
         The CTEs, ending with `final`, of an incremental history model that writes this run's
@@ -37,6 +38,14 @@
         ones; a returned row with a null valid_from stands for a key left with no row (it
         deletes, and is not inserted).
 #}
+
+
+{# The periods of a history valid on `date`: `period` is the history's alias (or none). #}
+{% macro period_valid_on(period, date) -%}
+    {%- set p = (period ~ '.') if period else '' -%}
+    ({{ p }}valid_from <= {{ date }} and ({{ p }}valid_to is null or {{ p }}valid_to > {{ date }}))
+{%- endmacro %}
+
 
 {% macro _history_columns(relation, columns) -%}
     {%- for column in columns -%}
@@ -79,8 +88,7 @@ held as (
     -- what the history holds on this run date, of the scopes this run computed
     select previous.*
     from previous
-    where previous.valid_from <= {{ run_date }}
-        and (previous.valid_to is null or previous.valid_to > {{ run_date }})
+    where {{ period_valid_on('previous', run_date) }}
         {%- if computed is not none and computed | length == 0 %}
         and 1 = 0
         {%- elif computed is not none %}

@@ -15,8 +15,7 @@ held as (
         customer_id,
         is_holdout
     from {{ ref('segment_membership_history') }}
-    where valid_from <= {{ as_of_date() }}
-        and (valid_to is null or valid_to > {{ as_of_date() }})
+    where {{ period_valid_on(none, as_of_date()) }}
 ),
 
 missing as (

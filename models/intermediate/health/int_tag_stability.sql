@@ -47,9 +47,7 @@ now_values as (
         history.tag_value
     from history
     inner join run_pairs on history.tag_code = run_pairs.tag_code
-    where
-        history.valid_from <= run_pairs.latest_run
-        and (history.valid_to is null or history.valid_to > run_pairs.latest_run)
+    where {{ period_valid_on('history', 'run_pairs.latest_run') }}
 ),
 
 then_values as (
@@ -59,9 +57,7 @@ then_values as (
         history.tag_value
     from history
     inner join run_pairs on history.tag_code = run_pairs.tag_code
-    where
-        history.valid_from <= run_pairs.previous_run
-        and (history.valid_to is null or history.valid_to > run_pairs.previous_run)
+    where {{ period_valid_on('history', 'run_pairs.previous_run') }}
 ),
 
 now_holders as (

@@ -114,8 +114,7 @@ holdings as (
     inner join history
         on
             elapsed.tag_code = history.tag_code
-            and elapsed.backtest_date >= history.valid_from
-            and (history.valid_to is null or elapsed.backtest_date < history.valid_to)
+            and {{ period_valid_on('history', 'elapsed.backtest_date') }}
     inner join outcomes
         on
             elapsed.backtest_date = outcomes.backtest_date
