@@ -36,7 +36,9 @@
     replace_periods (a custom incremental strategy)
         For every unique_key the model returns, its stored rows are replaced by the returned
         ones; a returned row with a null valid_from stands for a key left with no row (it
-        deletes, and is not inserted).
+        deletes, and is not inserted). `delete ... using` and `insert ... select` are SQL that
+        DuckDB and PostgreSQL both accept: one macro for every engine (dbt finds
+        get_incremental_replace_periods_sql in the project whatever the adapter).
 #}
 
 
