@@ -8,7 +8,7 @@ python_models.<name>, which this module fills. `crm-tags build` then runs dbt in
 
   1. dbt build everything that is not downstream of a Python model;
   2. for each Python model, after every Python model upstream of it (also through SQL models:
-     segment_matches reads customer_profile, which reads the ltv tag): call the model's own
+     a Python model reading customer_profile, which reads the ltv tag): call the model's own
      `model(dbt, session)` here, in the project folder, with its refs read from the engine
      into an in-memory DuckDB session (the relations the model code works with are then the
      same as under dbt-duckdb), write its result into python_models.<name> (replaced, or for
@@ -233,7 +233,7 @@ def plan_waves(manifest: dict) -> list[tuple[dict, list[str]]]:
     """The Python models in the order they run on the host, each with the dbt nodes to build
     right after it (by name): the nodes whose last Python ancestor it is (its stand-in, what
     reads it and their data tests). A Python model runs after every Python model upstream of it,
-    also through SQL models (segment_matches reads customer_profile, which reads the ltv tag),
+    also through SQL models (a Python model reading customer_profile, which reads the ltv tag),
     and after those SQL models (built in an earlier wave). Nodes with no Python ancestor are
     built first (`--exclude <each Python model>+`)."""
     models = python_models(manifest)
