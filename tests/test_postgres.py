@@ -113,8 +113,8 @@ def build_on_postgres(raw: Path, as_of: str, tmp: Path, monkeypatch) -> None:
     monkeypatch.setenv("CRM_TARGET", "duckdb")
 
 
-def assert_same_marts(warehouse: Path, env: dict) -> None:
-    for relation in COMPARED:
+def assert_same_marts(warehouse: Path, env: dict, relations: dict = COMPARED) -> None:
+    for relation in relations:
         duck_columns, duck = duckdb_rows(warehouse, relation)
         pg_columns, pg = postgres_rows(env, relation)
         assert pg_columns == duck_columns, relation
@@ -159,6 +159,13 @@ def test_hand_made_edge_cases_equal_duckdb_row_for_row(hand_made, monkeypatch):
     assert {s.checkpoint for s in result.gate.suites} == {
         "landing_zone", "core", "tag_marts", "authoritative_sources"}
     assert sum(s.evaluated for s in result.gate.suites) > 50
+
+
+def test_hand_made_histories_segments_and_tag_health_equal_duckdb(hand_made):
+    """The first build's tag histories, runs and transitions, segments and tag health equal
+    DuckDB's row for row (the daily runs below compare them over several run dates)."""
+    env, _, warehouse, _, _ = hand_made
+    assert_same_marts(warehouse, env, HISTORY_COMPARED)
 
 
 def test_generated_dirty_zone_equals_duckdb_row_for_row(tmp_path, pg_env, monkeypatch):

@@ -53,11 +53,13 @@ previous as (
 ),
 {% endif %}
 
+-- ordered by flag, then reason: a row may raise one flag several times (redundant with two
+-- tags), listed in the same order on every engine
 row_flags as (
     select
         health_key,
-        {{ dbt.listagg('flag', "', '", 'order by flag') }} as flags,
-        {{ dbt.listagg(dbt.concat(['flag', "': '", 'reason']), "'; '", 'order by flag') }}
+        {{ dbt.listagg('flag', "', '", 'order by flag, reason') }} as flags,
+        {{ dbt.listagg(dbt.concat(['flag', "': '", 'reason']), "'; '", 'order by flag, reason') }}
             as flag_reasons,
         count(*) as flag_count
     from flags
