@@ -205,6 +205,21 @@ def test_forget_clears_the_customer_from_everything_bi_reads_and_the_exports(pub
 
 def _assert_forgotten(warehouse: Path, forgotten: set[str], segment: str, tmp_path: Path):
     assert _holding(bi_path(warehouse), forgotten) == {}
+    # the published counts are those of the published members (the erasure ran after dbt)
+    for path in (warehouse, bi_path(warehouse)):
+        counts = query(path, f"""
+            select catalog.member_count, catalog.share, runs.member_count,
+                (select count(*) from marts.segment_members where segment_code = '{segment}'),
+                (select count(*) from marts.customer_profile)
+            from marts.segment_catalog as catalog
+            join marts.segment_runs as runs
+                on runs.segment_code = catalog.segment_code
+                and runs.as_of_date = catalog.as_of_date
+            where catalog.segment_code = '{segment}'
+        """)
+        [(catalog_count, share, run_count, members, customers)] = counts
+        assert catalog_count == run_count == members > 0, path
+        assert abs(float(share) - members / customers) < 1e-9, path
     # the published warehouse's marts, tags and segments too (not only what BI reads)
     assert _holding(warehouse, forgotten, ("marts", "tags")) == {}
     out = tmp_path / "export.csv"

@@ -30,7 +30,7 @@ from crm_tags.quality.spec import GateFacts, Query, Suite, Table, problem_suite,
 
 def build(facts: GateFacts) -> list[Suite]:
     suites = [profile_values_suite(facts), values_in_catalog_suite(), profile_coverage_suite()]
-    return (suites + distribution_suites(facts) + history_suites()
+    return (suites + distribution_suites(facts) + history_suites(facts)
             + segment_history_suites(facts))
 
 
@@ -60,12 +60,12 @@ def values_in_catalog_suite() -> Suite:
         checked as (
             select assigned.mart, assigned.tag_code, assigned.tag_value,
                 count(*) as rows_held, min(assigned.holder) as example,
-                bool_or(definitions.tag_value is null) as outside,
+                bool_or(definitions.tag_value is null) as outside
             from assigned
             left join reference.tag_value_definitions as definitions
                 on assigned.tag_code = definitions.tag_code
                 and assigned.tag_value = definitions.tag_value
-            group by all
+            group by assigned.mart, assigned.tag_code, assigned.tag_value
         )
         select mart, tag_code, tag_value, case when outside then printf(
             '%s: %s = ''%s'' is not one of the catalog''s codes (%d rows, e.g. %s)',
@@ -82,7 +82,8 @@ def profile_coverage_suite() -> Suite:
         "tag_marts.every_customer_profiled",
         """
         with profile as (
-            select customer_id, count(*) as rows_held from marts.customer_profile group by all
+            select customer_id, count(*) as rows_held from marts.customer_profile
+            group by customer_id
         ),
         live as (
             select customer_id, is_deleted from core.dim_customers
@@ -241,7 +242,7 @@ def distribution_swing_suite(facts: GateFacts, swing: dict) -> Suite:
         ),
         compared as (
             select current_run.tag_key, current_run.share, {limit_sql} as limit_share,
-                previous_run.share as previous_share, previous_run.as_of_date,
+                previous_run.share as previous_share, previous_run.as_of_date
             from current_run
             inner join previous_run
                 on current_run.tag_code = previous_run.tag_code
@@ -257,7 +258,7 @@ def distribution_swing_suite(facts: GateFacts, swing: dict) -> Suite:
         """,
         "No tag value's share of customers swings suddenly against the last published run "
         f"(limit {limit:.0%} points{per_tag_text}; expectations/gate.yml).",
-        severity=swing.get("severity", "critical"),
+        severity=swing.get("severity", "critical")
     )
 
 
@@ -266,7 +267,13 @@ HISTORIES = [("marts.customer_tag_history", "customer_id", "marts.customer_tags"
              ("marts.contact_tag_history", "contact_id", "marts.contact_tags")]
 
 
-def history_suites() -> list[Suite]:
+def history_suites(facts: GateFacts) -> list[Suite]:
+    missing = [history for history, _, _ in HISTORIES if history not in facts.relations]
+    if missing:
+        # the tag history is not built on every engine yet (docs/engines.md)
+        facts.notes.append(f"tag history not checked: {', '.join(missing)} not built on "
+                           f"{facts.engine} (docs/engines.md)")
+        return []
     return [history_periods_suite(), history_matches_tags_suite()]
 
 
@@ -275,11 +282,11 @@ def history_periods_suite() -> Suite:
     single-valued tag's holder, or of one value of a multi-valued tag."""
     checks = " union all ".join(f"""
         select '{history}' as history, {holder} as holder, tag_code, tag_value, valid_from,
-            valid_to, previous_value, previous_to,
+            valid_to, previous_value, previous_to
         from (
             select history.*, definitions.is_multi_valued,
                 lag(tag_value) over holder_tag as previous_value,
-                lag(coalesce(valid_to, date '9999-12-31')) over holder_tag as previous_to,
+                lag(coalesce(valid_to, date '9999-12-31')) over holder_tag as previous_to
             from {history} as history
             inner join reference.tag_definitions as definitions using (tag_code)
             window holder_tag as (
@@ -287,7 +294,7 @@ def history_periods_suite() -> Suite:
                     case when definitions.is_multi_valued then tag_value end
                 order by valid_from, tag_value
             )
-        )""" for history, holder, _ in HISTORIES)
+        ) as periods""" for history, holder, _ in HISTORIES)
     return problem_suite(
         "tag_marts.history_periods",
         f"""
@@ -301,7 +308,7 @@ def history_periods_suite() -> Suite:
                 case when previous_to = date '9999-12-31' then 'open'
                     else cast(previous_to as varchar) end)
             end as problem
-        from ({checks})
+        from ({checks}) as checks
         """,
         "The tag histories' periods end after they start, and a single-valued tag's periods "
         "(or one value's periods of a multi-valued tag) never overlap.",
@@ -337,14 +344,14 @@ def history_matches_tags_suite() -> Suite:
                 except all
                 select tag_code, tag_value, {holder}, 'not in {mart}' from {mart}
             )
-        )""" for history, holder, mart in HISTORIES)
+        ) as differences""" for history, holder, mart in HISTORIES)
     return problem_suite(
         "tag_marts.history_matches_tags",
         f"""
         select history, tag_code, printf(
             '%s: %d rows of %s on the tag''s run date are %s, e.g. %s = %s',
             history, count(*), tag_code, side, min(holder), min(tag_value)) as problem
-        from ({checks})
+        from ({checks}) as checks
         group by history, tag_code, side
         """,
         "The tag history periods valid on each tag's run date equal the tag marts "
@@ -355,6 +362,10 @@ def history_matches_tags_suite() -> Suite:
 def segment_history_suites(facts: GateFacts) -> list[Suite]:
     """The segments' membership history: periods ordered and not overlapping, and the periods
     valid on the run date of marts.segment_members are its rows (holdout flag included)."""
+    if "marts.segment_membership_history" not in facts.relations:
+        facts.notes.append("segment history not checked: marts.segment_membership_history is "
+                           f"not built on {facts.engine}")
+        return []
     periods = problem_suite(
         "tag_marts.segment_history_periods",
         """
@@ -371,10 +382,10 @@ def segment_history_suites(facts: GateFacts) -> list[Suite]:
         from (
             select *,
                 lag(valid_from) over member as previous_from,
-                lag(coalesce(valid_to, date '9999-12-31')) over member as previous_to,
+                lag(coalesce(valid_to, date '9999-12-31')) over member as previous_to
             from marts.segment_membership_history
             window member as (partition by segment_code, customer_id order by valid_from)
-        )
+        ) as periods
         """,
         "The segment membership history's periods end after they start, and one customer's "
         "periods in a segment (holdout or not) never overlap.",
@@ -395,12 +406,14 @@ def segment_history_suites(facts: GateFacts) -> list[Suite]:
         select segment_code, printf(
             'marts.segment_membership_history: %d rows of %s on the run date are %s, e.g. %s '
             || '(holdout %s)', count(*), segment_code, side, min(customer_id),
-            cast(min(is_holdout) as varchar)) as problem
+            cast(min(case when is_holdout then 1 else 0 end) = 1 as varchar)) as problem
         from (
-            select *, 'not in the history' as side from ({members} except all {held})
+            select *, 'not in the history' as side
+            from ({members} except all {held}) as missing_in_history
             union all
-            select *, 'not in marts.segment_members' as side from ({held} except all {members})
-        )
+            select *, 'not in marts.segment_members' as side
+            from ({held} except all {members}) as missing_in_members
+        ) as differences
         group by segment_code, side
         """,
         "The segment membership history's periods valid on the run date equal "
