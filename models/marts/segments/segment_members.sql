@@ -15,7 +15,8 @@ segment_profile as (
     select * from {{ ref('customer_profile') }}
 ),
 
-segment_tags as (
+-- read by the compiled conditions of has / is null on a multi-valued tag (none in an empty file)
+segment_tags as (  -- noqa: ST03
     select
         customer_id,
         tag_code,
