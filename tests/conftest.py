@@ -32,9 +32,13 @@ class LandingZone:
         return write_delivery(self.root, table, rows, name or f"delivery_{self._files:03d}.parquet")
 
 
-def build_warehouse(raw_dir: Path, warehouse: Path, as_of: str, tmp_path: Path) -> Path:
-    """dbt build into `warehouse`; a per-test target dir keeps parallel runs apart."""
-    build(raw_dir, warehouse, as_of, target_path=tmp_path / "dbt_target", quiet=True)
+def build_warehouse(raw_dir: Path, warehouse: Path, as_of: str, tmp_path: Path,
+                    unit_tests: bool = False) -> Path:
+    """dbt build into `warehouse`; a per-test target dir keeps parallel runs apart. The dbt unit
+    tests test the SQL, not a landing zone: they run once, in test_warehouse.py's build
+    (unit_tests=True there), not again in every build of hand-made data."""
+    build(raw_dir, warehouse, as_of, target_path=tmp_path / "dbt_target", quiet=True,
+          unit_tests=unit_tests)
     return warehouse
 
 
@@ -100,3 +104,37 @@ def write_b2c_shop(landing: LandingZone, as_of: str, *, provinces: bool, custome
     landing.deliver("orders/orders", orders)
     landing.deliver("orders/order_items", items)
     landing.deliver("support/tickets", tickets)
+
+
+# The test files by how long they take, longest first (docs/benchmark.md, "Test suite"). `make
+# test` hands whole files to the two workers (--dist loadfile) in collection order
+# (--no-loadscope-reorder: xdist would otherwise start with the files that have the most
+# tests, often quick ones), so the longest start first and the workers finish together. A file
+# not listed (a new one) goes first: it may be long; if it is quick it costs nothing there.
+LONGEST_FIRST = [
+    "test_history.py",
+    "test_orchestration.py",
+    "test_quality_gate.py",
+    "test_segments.py",
+    "test_tag_health.py",
+    "test_browser.py",
+    "test_warehouse.py",
+    "test_privacy.py",
+    "test_postgres.py",
+    "test_ltv.py",
+    "test_incremental.py",
+    "test_ltv_card.py",
+    "test_bi_readers.py",
+    "test_segment_failures.py",
+    "test_add_a_tag.py",
+    "test_bench.py",
+    "test_demo.py",
+    "test_docs.py",
+    "test_generate.py",
+    "test_segment_language.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, -1))  # stable: a file's order is kept

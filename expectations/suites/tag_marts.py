@@ -10,6 +10,10 @@
   every period ends after it starts, a single-valued tag's periods (any value's periods) never
   overlap, and the periods valid on each tag's run date equal marts.customer_tags /
   marts.contact_tags, row for row.
+- The segments' membership history (marts.segment_membership_history, docs/segments.md): every
+  period ends after it starts, one (segment, customer)'s periods never overlap, and the periods
+  valid on the members' run date equal marts.segment_members, row for row (holdout flag
+  included).
 
 The marts' structure (keys unique and set, one value per single-valued tag, every tag row with
 its evidence) is tested by dbt next to the models (docs/quality-gate.md, "One home per check").
@@ -26,7 +30,8 @@ from crm_tags.quality.spec import GateFacts, Query, Suite, Table, problem_suite,
 
 def build(facts: GateFacts) -> list[Suite]:
     suites = [profile_values_suite(facts), values_in_catalog_suite(), profile_coverage_suite()]
-    return suites + distribution_suites(facts) + history_suites(facts)
+    return (suites + distribution_suites(facts) + history_suites(facts)
+            + segment_history_suites(facts))
 
 
 def profile_values_suite(facts: GateFacts) -> Suite:
@@ -352,3 +357,66 @@ def history_matches_tags_suite() -> Suite:
         "The tag history periods valid on each tag's run date equal the tag marts "
         "(marts.customer_tags, marts.contact_tags), row for row.",
     )
+
+
+def segment_history_suites(facts: GateFacts) -> list[Suite]:
+    """The segments' membership history: periods ordered and not overlapping, and the periods
+    valid on the run date of marts.segment_members are its rows (holdout flag included)."""
+    if "marts.segment_membership_history" not in facts.relations:
+        facts.notes.append("segment history not checked: marts.segment_membership_history is "
+                           f"not built on {facts.engine}")
+        return []
+    periods = problem_suite(
+        "tag_marts.segment_history_periods",
+        """
+        select segment_code, customer_id, case
+            when valid_to is not null and valid_to <= valid_from then printf(
+                'marts.segment_membership_history: %s in %s ends on %s, not after it starts '
+                || '(%s)', customer_id, segment_code, valid_to, valid_from)
+            when previous_to > valid_from then printf(
+                'marts.segment_membership_history: %s in %s from %s overlaps its period '
+                || 'from %s (until %s)', customer_id, segment_code, valid_from, previous_from,
+                case when previous_to = date '9999-12-31' then 'open'
+                    else cast(previous_to as varchar) end)
+            end as problem
+        from (
+            select *,
+                lag(valid_from) over member as previous_from,
+                lag(coalesce(valid_to, date '9999-12-31')) over member as previous_to
+            from marts.segment_membership_history
+            window member as (partition by segment_code, customer_id order by valid_from)
+        ) as periods
+        """,
+        "The segment membership history's periods end after they start, and one customer's "
+        "periods in a segment (holdout or not) never overlap.",
+    )
+    # the members' own run date (a build that left the segments out keeps an earlier one)
+    dated = (f"select coalesce(max(as_of_date), {facts.run_date_sql}) as as_of_date "
+             "from marts.segment_members")
+    held = f"""
+        select history.segment_code, history.customer_id, history.is_holdout
+        from marts.segment_membership_history as history
+        inner join ({dated}) as dated
+            on history.valid_from <= dated.as_of_date
+            and (history.valid_to is null or history.valid_to > dated.as_of_date)"""
+    members = "select segment_code, customer_id, is_holdout from marts.segment_members"
+    matches = problem_suite(
+        "tag_marts.segment_history_matches_members",
+        f"""
+        select segment_code, printf(
+            'marts.segment_membership_history: %d rows of %s on the run date are %s, e.g. %s '
+            || '(holdout %s)', count(*), segment_code, side, min(customer_id),
+            cast(min(case when is_holdout then 1 else 0 end) = 1 as varchar)) as problem
+        from (
+            select *, 'not in the history' as side
+            from ({members} except all {held}) as missing_in_history
+            union all
+            select *, 'not in marts.segment_members' as side
+            from ({held} except all {members}) as missing_in_members
+        ) as differences
+        group by segment_code, side
+        """,
+        "The segment membership history's periods valid on the run date equal "
+        "marts.segment_members, row for row.",
+    )
+    return [periods, matches]
