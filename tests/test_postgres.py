@@ -417,6 +417,19 @@ def test_a_forgotten_customer_leaves_everything_the_bi_role_reads(hand_made, mon
     result = gated_build_on_postgres(landing.root, AS_OF, tmp, full_refresh=True)
     assert "Erasure log: 1 customer(s) forgotten" in result.privacy
     assert _holding(env, forgotten) == {}
+    with _bi_connection(env) as conn, conn.cursor() as cur:
+        # the published counts are those of the published members (the erasure ran after dbt)
+        cur.execute("""
+            select catalog.segment_code, catalog.member_count, runs.member_count,
+                (select count(*) from bi.segment_members as members
+                 where members.segment_code = catalog.segment_code)
+            from bi.segment_catalog as catalog
+            join bi.segment_runs as runs on runs.segment_code = catalog.segment_code
+                and runs.as_of_date = catalog.as_of_date
+        """)
+        counts = cur.fetchall()
+    assert counts
+    assert [row for row in counts if not row[1] == row[2] == row[3]] == []
     with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from marts.customer_profile where customer_id = %s", [customer])
         assert cur.fetchone()[0] == 0
