@@ -223,28 +223,87 @@ def test_loader_names_table_file_and_column_of_a_delivery_error(tmp_path, pg_env
         load(tmp_path / "raw", pg_connect_kwargs(), out=io.StringIO())
 
 
-def test_daily_incremental_builds_on_postgres_equal_duckdb_full_rebuilds(tmp_path, pg_env, monkeypatch):
-    """The PostgreSQL incremental paths (new files only, re-ranked keys, tombstones deleted by
-    the post-hook) over two daily refreshes with the edge cases of tests/test_incremental.py;
-    each day equals a DuckDB build from scratch (itself equal to DuckDB's incremental one)."""
+# What is kept over time, compared after each daily run (the histories only make sense over
+# several run dates): the tag history, the runs and transitions, the segments and tag health.
+HISTORY_COMPARED = {
+    "marts.customer_tag_history": None,
+    "marts.contact_tag_history": None,
+    "marts.tag_runs": None,
+    "marts.tag_transitions": None,
+    "marts.segment_members": None,
+    "marts.segment_catalog": None,
+    "marts.segment_membership_history": None,
+    "marts.tag_health": None,
+    "marts.tag_health_flags": None,
+}
+
+
+@pytest.fixture(scope="module")
+def daily_runs(server, tmp_path_factory):
+    """Three run dates on both engines: on PostgreSQL a first build then two daily incremental
+    builds (the edge cases of tests/test_incremental.py), in one database; on DuckDB the same
+    dates in one warehouse, the later ones with --full-refresh (a rebuild from scratch of
+    everything but the histories, which --full-refresh keeps). Yields, per later run date, the
+    rows of every compared relation on each engine: {date: {relation: (duckdb, postgres)}}."""
     from test_incremental import AS_OF as DAY0
     from test_incremental import _edge_cases
 
     from crm_tags.bench import write_daily_delivery
     from crm_tags.generate import generate_landing_zone
 
-    raw = tmp_path / "raw"
+    tmp = tmp_path_factory.mktemp("daily")
+    raw = tmp / "raw"
     generate_landing_zone(raw, 150, seed=11, as_of=DAY0, dirty=0.03)
     landing = LandingZone(raw)
-    build_on_postgres(raw, str(DAY0), tmp_path, monkeypatch)
-    day = DAY0
-    for n in (1, 2):
-        write_daily_delivery(raw, day)
-        day += dt.timedelta(days=1)
-        _edge_cases(raw, day, n, landing)
-        build_on_postgres(raw, str(day), tmp_path, monkeypatch)
-        full = build_warehouse(raw, tmp_path / f"full_day{n}.duckdb", str(day), tmp_path)
-        assert_same_marts(full, pg_env)
+    warehouse = tmp / "warehouse.duckdb"
+    snapshots = {}
+    with pytest.MonkeyPatch.context() as patch:
+        env = _new_database(server, patch)
+        build_on_postgres(raw, str(DAY0), tmp, patch)
+        build_warehouse(raw, warehouse, str(DAY0), tmp)
+        day = DAY0
+        for n in (1, 2):
+            write_daily_delivery(raw, day)
+            day += dt.timedelta(days=1)
+            _edge_cases(raw, day, n, landing)
+            build_on_postgres(raw, str(day), tmp, patch)
+            build(raw, warehouse, str(day), target_path=tmp / "dbt_target", quiet=True, full_refresh=True)
+            snapshots[day] = {relation: (duckdb_rows(warehouse, relation), postgres_rows(env, relation))
+                              for relation in {**COMPARED, **HISTORY_COMPARED}}
+    return snapshots
+
+
+def assert_same_rows(snapshot: dict, relations: dict) -> None:
+    for relation in relations:
+        (duck_columns, duck), (pg_columns, pg) = snapshot[relation]
+        assert pg_columns == duck_columns, relation
+        assert len(pg) == len(duck), relation
+        differing = [(d, p) for d, p in zip(duck, pg, strict=True) if d != p]
+        assert not differing, f"{relation}: {len(differing)} rows differ, e.g. {differing[:3]}"
+        assert duck, f"{relation} is empty: the comparison would prove nothing"
+
+
+def test_daily_incremental_builds_on_postgres_equal_duckdb_full_rebuilds(daily_runs):
+    """The PostgreSQL incremental paths (new files only, re-ranked keys, tombstones deleted by
+    the post-hook) over two daily refreshes with the edge cases of tests/test_incremental.py;
+    each day equals a DuckDB rebuild from scratch (--full-refresh; itself equal to DuckDB's
+    incremental one)."""
+    assert len(daily_runs) == 2
+    for snapshot in daily_runs.values():
+        assert_same_rows(snapshot, COMPARED)
+
+
+def test_daily_histories_segments_and_tag_health_equal_duckdb(daily_runs):
+    """After each daily run, what is kept over time equals DuckDB's row for row: the tag
+    histories (replace_periods on PostgreSQL), tag runs and transitions, the segments (their
+    Python models run on the host) and their membership history, tag health and its flags."""
+    for n, (day, snapshot) in enumerate(daily_runs.items(), start=1):
+        assert_same_rows(snapshot, HISTORY_COMPARED)
+        (_, runs), _ = snapshot["marts.tag_runs"]
+        assert {row[-1] for row in runs} == {(day - dt.timedelta(days=k)).isoformat() for k in range(n + 1)}
+    # the history holds periods that ended (tag values changed between the run dates)
+    (columns, history), _ = snapshot["marts.customer_tag_history"]
+    assert any(row[columns.index("valid_to")] is not None for row in history)
 
 
 # --- what BI reads on PostgreSQL: the bi schema, through the BI role (docs/privacy.md) --------
@@ -266,9 +325,15 @@ def _reachable_values(env: dict) -> dict[str, set[str]]:
     """schema.table.column -> distinct values as text, of every table the BI role can select."""
     seen: dict[str, set[str]] = {}
     with _bi_connection(env) as conn, conn.cursor() as cur:
-        cur.execute("select table_schema, table_name, column_name from information_schema.columns"
-                    " where table_schema not in ('pg_catalog', 'information_schema') and "
-                    "has_table_privilege(format('%I.%I', table_schema, table_name), 'select')")
+        # a name in a schema the role may not use cannot even be looked up: by oid
+        cur.execute("select n.nspname, c.relname, a.attname from pg_class as c "
+                    "join pg_namespace as n on n.oid = c.relnamespace "
+                    "join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 "
+                    "and not a.attisdropped where c.relkind in ('r', 'v', 'm', 'p', 'f') "
+                    "and n.nspname not in ('pg_catalog', 'information_schema') "
+                    "and n.nspname not like 'pg_toast%%' "
+                    "and has_schema_privilege(n.oid, 'usage') "
+                    "and has_table_privilege(c.oid, 'select')")
         for schema, table, column in cur.fetchall():
             cur.execute(f'select distinct cast("{column}" as text) from "{schema}"."{table}"')
             seen[f"{schema}.{table}.{column}"] = {r[0] for r in cur.fetchall() if r[0] is not None}
@@ -352,6 +417,19 @@ def test_a_forgotten_customer_leaves_everything_the_bi_role_reads(hand_made, mon
     result = gated_build_on_postgres(landing.root, AS_OF, tmp, full_refresh=True)
     assert "Erasure log: 1 customer(s) forgotten" in result.privacy
     assert _holding(env, forgotten) == {}
+    with _bi_connection(env) as conn, conn.cursor() as cur:
+        # the published counts are those of the published members (the erasure ran after dbt)
+        cur.execute("""
+            select catalog.segment_code, catalog.member_count, runs.member_count,
+                (select count(*) from bi.segment_members as members
+                 where members.segment_code = catalog.segment_code)
+            from bi.segment_catalog as catalog
+            join bi.segment_runs as runs on runs.segment_code = catalog.segment_code
+                and runs.as_of_date = catalog.as_of_date
+        """)
+        counts = cur.fetchall()
+    assert counts
+    assert [row for row in counts if not row[1] == row[2] == row[3]] == []
     with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from marts.customer_profile where customer_id = %s", [customer])
         assert cur.fetchone()[0] == 0
