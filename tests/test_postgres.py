@@ -332,9 +332,15 @@ def _reachable_values(env: dict) -> dict[str, set[str]]:
     """schema.table.column -> distinct values as text, of every table the BI role can select."""
     seen: dict[str, set[str]] = {}
     with _bi_connection(env) as conn, conn.cursor() as cur:
-        cur.execute("select table_schema, table_name, column_name from information_schema.columns"
-                    " where table_schema not in ('pg_catalog', 'information_schema') and "
-                    "has_table_privilege(format('%I.%I', table_schema, table_name), 'select')")
+        # a name in a schema the role may not use cannot even be looked up: by oid
+        cur.execute("select n.nspname, c.relname, a.attname from pg_class as c "
+                    "join pg_namespace as n on n.oid = c.relnamespace "
+                    "join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 "
+                    "and not a.attisdropped where c.relkind in ('r', 'v', 'm', 'p', 'f') "
+                    "and n.nspname not in ('pg_catalog', 'information_schema') "
+                    "and n.nspname not like 'pg_toast%%' "
+                    "and has_schema_privilege(n.oid, 'usage') "
+                    "and has_table_privilege(c.oid, 'select')")
         for schema, table, column in cur.fetchall():
             cur.execute(f'select distinct cast("{column}" as text) from "{schema}"."{table}"')
             seen[f"{schema}.{table}.{column}"] = {r[0] for r in cur.fetchall() if r[0] is not None}
@@ -418,6 +424,19 @@ def test_a_forgotten_customer_leaves_everything_the_bi_role_reads(hand_made, mon
     result = gated_build_on_postgres(landing.root, AS_OF, tmp, full_refresh=True)
     assert "Erasure log: 1 customer(s) forgotten" in result.privacy
     assert _holding(env, forgotten) == {}
+    with _bi_connection(env) as conn, conn.cursor() as cur:
+        # the published counts are those of the published members (the erasure ran after dbt)
+        cur.execute("""
+            select catalog.segment_code, catalog.member_count, runs.member_count,
+                (select count(*) from bi.segment_members as members
+                 where members.segment_code = catalog.segment_code)
+            from bi.segment_catalog as catalog
+            join bi.segment_runs as runs on runs.segment_code = catalog.segment_code
+                and runs.as_of_date = catalog.as_of_date
+        """)
+        counts = cur.fetchall()
+    assert counts
+    assert [row for row in counts if not row[1] == row[2] == row[3]] == []
     with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from marts.customer_profile where customer_id = %s", [customer])
         assert cur.fetchone()[0] == 0

@@ -4,10 +4,12 @@ docs/privacy.md).
 1. build   - `crm-tags load` and dbt in waves, in place in the dbt schemas (crm_tags.build);
 2. audit   - the quality gate runs every check in PostgreSQL (crm_tags.quality.gate,
              engine="postgres");
-3. publish - only when the gate passes, in one transaction: the run's tag distribution is
-             recorded (audit.tag_distribution_history, the swing check's memory), the customers
-             of the erasure log are deleted from every table whose model declares an erasure key
-             (crm_tags.privacy), and the schema `bi_candidate` is written from `marts` (every
+3. publish - only when the gate passes: the run's tag distribution is recorded
+             (audit.tag_distribution_history, the swing check's memory) and the customers of
+             the erasure log are deleted from every table whose model declares an erasure key
+             (crm_tags.privacy); when that deleted segment members, the segments' counting
+             models are rebuilt (crm_tags.quality.publish.RECOUNTED); then, in one
+             transaction, the schema `bi_candidate` is written from `marts` (every
              table and view as a table, personal columns pseudonymised with the same keyed
              HMAC as DuckDB's BI file, computed on this host: the key never reaches the
              server), then swapped in for `bi` and granted to the BI role ($CRM_PG_BI_ROLE,
@@ -24,7 +26,7 @@ import os
 import time
 from pathlib import Path
 
-from crm_tags.build import build
+from crm_tags.build import DbtError, build
 from crm_tags.privacy import (
     BI_SCHEMAS,
     BiSummary,
@@ -39,7 +41,7 @@ from crm_tags.privacy import (
 )
 from crm_tags.quality.connection import PgConnection, pg_label
 from crm_tags.quality.distribution import record_run
-from crm_tags.quality.publish import PublishResult
+from crm_tags.quality.publish import RECOUNTED, RECOUNTED_FROM, PublishResult
 
 BI_SCHEMA = "bi"
 BI_ROLE_ENV = "CRM_PG_BI_ROLE"
@@ -95,11 +97,20 @@ def build_and_publish_postgres(
     customers = forgotten_customers(erasure_log_path(warehouse))
     connection = psycopg2.connect(**settings)
     try:
-        with connection:  # one transaction: BI sees the old `bi` or the new one
+        with connection:
             record_run(PgConnection(connection), run_id, now)
             with connection.cursor() as cur:
                 erased = erase_forgotten_pg(cur, customers)
-                summary = write_bi_schema(cur, key, customers)
+        if any(n for table, n in erased.items() if table in RECOUNTED_FROM):
+            # counts dbt made before the erasure: their own models count the members again
+            build(raw_dir, warehouse, gate.run_date or as_of, select=" ".join(RECOUNTED),
+                  target_path=target_path, quiet=True, unit_tests=False)
+        # one transaction: BI sees the old `bi` or the new one
+        with connection, connection.cursor() as cur:
+            summary = write_bi_schema(cur, key, customers)
+    except DbtError as error:
+        return PublishResult(False, label, None, gate, error=f"Publishing failed: {error}",
+                             build_seconds=build_seconds, gate_seconds=gate_seconds)
     except (PrivacyError, psycopg2.Error) as error:
         message = str(error) if isinstance(error, PrivacyError) else f"Publishing failed: {error}"
         return PublishResult(False, label, None, gate, error=message, build_seconds=build_seconds,

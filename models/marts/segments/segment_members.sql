@@ -5,9 +5,12 @@
 -- columns become rows. A segment with holdout_percent p holds out the customers whose bucket
 -- (the first 32 bits of md5(holdout_salt || ':' || customer_id), modulo 10,000) is below
 -- p * 100: it depends on the salt and the customer id only, stable across runs and engines.
--- The pre-hook drops the table of the former model segment_matches (now this statement): a
--- warehouse built before would keep its customer ids, out of reach of any erasure.
-{{ config(pre_hook="drop table if exists intermediate.segment_matches") }}
+-- The pre-hooks: drop the table of the former model segment_matches (now this statement), as a
+-- warehouse built before would keep its customer ids out of reach of any erasure; on
+-- PostgreSQL, standard_conforming_strings on (its default), as the conditions' values are
+-- literals with quotes doubled, whose backslashes must read as plain characters.
+{{ config(pre_hook=["drop table if exists intermediate.segment_matches"]
+    + (["set standard_conforming_strings = on"] if target.type == 'postgres' else [])) }}
 {%- set segments = segment_conditions(ref('segment_definitions')) %}
 with
 
@@ -15,7 +18,8 @@ segment_profile as (
     select * from {{ ref('customer_profile') }}
 ),
 
-segment_tags as (
+-- read by the compiled conditions of has / is null on a multi-valued tag (none in an empty file)
+segment_tags as (  -- noqa: ST03
     select
         customer_id,
         tag_code,
