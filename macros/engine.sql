@@ -16,6 +16,8 @@
 
 {% macro duckdb__type_double() -%}double{%- endmacro %}
 
+{% macro spark__type_double() -%}double{%- endmacro %}
+
 
 {#
     `alias.*` without `except_columns`: DuckDB's `* exclude (...)`; elsewhere the relation's
@@ -64,6 +66,10 @@
     hash({{ columns | join(', ') }})
 {%- endmacro %}
 
+{% macro spark__key_hash(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
+
 
 {# A timestamp as 'YYYY-MM-DD HH:MM:SS' text (fractions of a second dropped). #}
 {% macro format_timestamp_seconds(expression) -%}
@@ -76,6 +82,10 @@
 
 {% macro duckdb__format_timestamp_seconds(expression) -%}
     strftime({{ expression }}, '%Y-%m-%d %H:%M:%S')
+{%- endmacro %}
+
+{% macro spark__format_timestamp_seconds(expression) -%}
+    date_format({{ expression }}, 'yyyy-MM-dd HH:mm:ss')
 {%- endmacro %}
 
 
@@ -108,11 +118,13 @@
     elsewhere delete+insert on the key, and a post-hook deletes the tombstones it inserted.
 #}
 {% macro tombstone_strategy() -%}
-    {{ return('merge' if target.type == 'duckdb' else 'delete+insert') }}
+    {#- Spark: a full rebuild per run (macros/spark.sql) -#}
+    {{ return({'duckdb': 'merge', 'spark': 'insert_overwrite'}.get(target.type, 'delete+insert')) }}
 {%- endmacro %}
 
 {% macro tombstone_post_hook() -%}
-    {{ return([] if target.type == 'duckdb' else ['delete from {{ this }} where _is_removed']) }}
+    {#- Spark rebuilds these models in full (macros/spark.sql): no tombstones to delete -#}
+    {{ return([] if target.type in ('duckdb', 'spark') else ['delete from {{ this }} where _is_removed']) }}
 {%- endmacro %}
 
 
@@ -133,6 +145,20 @@
     cast({{ expression }} as {{ dbt.type_string() }})
 {%- endmacro %}
 
+{#
+    Spark prints a DOUBLE as Java does (1.0E-4, 1.0E7): printed through a DECIMAL instead,
+    trailing zeros dropped, whole numbers with '.0', as DuckDB prints them.
+#}
+{% macro spark__double_to_text(expression) -%}
+    case
+        when {{ expression }} = floor({{ expression }}) and abs({{ expression }}) < 1e15
+            then cast(cast({{ expression }} as bigint) as string) || '.0'
+        when abs({{ expression }}) >= 1e-3 and abs({{ expression }}) < 1e7
+            then cast({{ expression }} as string)
+        else regexp_replace(cast(cast({{ expression }} as decimal(38, 18)) as string), '0+$', '')
+    end
+{%- endmacro %}
+
 
 {#
     numerator / denominator rounded to `digits`, as text, the way DuckDB prints it (DuckDB
@@ -151,6 +177,10 @@
     cast(round({{ numerator }} / {{ denominator }}, {{ digits }}) as {{ dbt.type_string() }})
 {%- endmacro %}
 
+{% macro spark__ratio_text(numerator, denominator, digits) -%}
+    {{ double_to_text('cast(round(cast(' ~ numerator ~ ' as decimal(38, 12)) / ' ~ denominator ~ ', ' ~ digits ~ ') as double)') }}
+{%- endmacro %}
+
 
 {#
     Post-hook of every model (dbt_project.yml): PostgreSQL plans a query by table statistics,
@@ -167,3 +197,30 @@
 {%- endmacro %}
 
 {% macro duckdb__analyze_after_build() -%}{%- endmacro %}
+
+{#- Spark: dbt-spark's tables carry no planner statistics worth an extra scan here -#}
+{% macro spark__analyze_after_build() -%}{%- endmacro %}
+
+
+{# string_agg in a given order: DuckDB's and PostgreSQL's `order by` inside the call, Spark's (4.0+) `within group`. #}
+{% macro ordered_string_agg(measure, delimiter, order_by) -%}
+    {{ return(adapter.dispatch('ordered_string_agg', 'crm_tags')(measure, delimiter, order_by)) }}
+{%- endmacro %}
+
+{% macro default__ordered_string_agg(measure, delimiter, order_by) -%}
+    string_agg({{ measure }}, {{ delimiter }} order by {{ order_by }})
+{%- endmacro %}
+
+{% macro spark__ordered_string_agg(measure, delimiter, order_by) -%}
+    string_agg({{ measure }}, {{ delimiter }}) within group (order by {{ order_by }})
+{%- endmacro %}
+
+
+{# The character of a Unicode code point: chr(); Spark's chr() takes the code modulo 256, so the character itself, as a literal. #}
+{% macro unicode_char(code) -%}
+    {{ return(adapter.dispatch('unicode_char', 'crm_tags')(code)) }}
+{%- endmacro %}
+
+{% macro default__unicode_char(code) -%}chr({{ code }}){%- endmacro %}
+
+{% macro spark__unicode_char(code) -%}'{{ "%c" | format(code) }}'{%- endmacro %}

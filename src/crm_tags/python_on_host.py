@@ -82,7 +82,10 @@ def _pg_type(arrow_type: pa.DataType) -> str:
 
 
 def read_relation(conn, schema: str, name: str) -> pa.Table:
-    """A PostgreSQL table or view as an Arrow table with the matching types."""
+    """A PostgreSQL table or view as an Arrow table with the matching types (on Spark: the
+    connection's own, crm_tags.spark_host)."""
+    if hasattr(conn, "read_relation"):
+        return conn.read_relation(schema, name)
     with conn.cursor() as cur:
         cur.execute(
             "select column_name, data_type, numeric_precision, numeric_scale "
@@ -102,6 +105,8 @@ def read_relation(conn, schema: str, name: str) -> pa.Table:
 
 def write_table(conn, name: str, table: pa.Table, unique_key: str | list[str] | None = None) -> None:
     """Write `table` into python_models.<name>: replaced, or its unique_key rows replaced."""
+    if hasattr(conn, "write_table"):
+        return conn.write_table(name, table, unique_key)
     from psycopg2.extras import execute_values
 
     keys = [unique_key] if isinstance(unique_key, str) else list(unique_key or [])
@@ -209,12 +214,15 @@ def run_model(conn, manifest: dict, node: dict, project_dir: Path = PROJECT_DIR)
         session.close()
 
 
-def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], Any],
-                   manifest_path: Callable[[], Path], build_args: list[str]) -> str:
+def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], Any] | None,
+                   manifest_path: Callable[[], Path], build_args: list[str],
+                   run_one: Callable[[Path, dict], None] | None = None) -> str:
     """dbt build on an engine without Python models (see the module docstring).
 
     run_dbt(args) runs one dbt command; connect() opens an engine connection; manifest_path()
-    is the manifest dbt wrote; build_args: the build's own flags (--full-refresh ...)."""
+    is the manifest dbt wrote; build_args: the build's own flags (--full-refresh ...).
+    run_one(manifest path, node), instead of connect: runs one model by other means (Spark:
+    in a process of its own, crm_tags.spark_host)."""
     output = run_dbt(["parse"])
     manifest = json.loads(manifest_path().read_text())
     models = python_models(manifest)
@@ -222,15 +230,19 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
         return output + run_dbt(["build", *build_args])
     names = [m["name"] for m in models]
     output += run_dbt(["build", *build_args, "--exclude", *[f"{n}+" for n in names]])
-    conn = connect()
+    conn = connect() if run_one is None else None
     try:
         for node in models:
-            run_model(conn, manifest, node)
+            if run_one is None:
+                run_model(conn, manifest, node)
+            else:
+                run_one(manifest_path(), node)
             # the stand-in and its own tests; tests that also read later models run in step 3
             output += run_dbt(["build", *build_args, "--select", node["name"],
                                "--indirect-selection", "cautious"])
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
     # the stand-ins again (views: cheap), so every test touching them runs once all is built
     output += run_dbt(["build", *build_args, "--select", *[f"{n}+" for n in names]])
     return output
