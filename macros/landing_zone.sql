@@ -228,6 +228,19 @@
         ~ _sql_string(raw_dir) ~ ", recursiveFileLookup 'true', pathGlobFilter '*.parquet')"
     ) %}
     {% set listing = run_query('select path, length, modificationTime from crm_landing_listing order by path') %}
+    {#
+        Each dbt run registers the zone (on-run-start), and the host waves around the Python
+        models run dbt several times: when the files (path, size, mtime) are those registered
+        last time, the views and the delivery files stand as they are.
+    #}
+    {% set fingerprint_parts = [raw_dir] %}
+    {% for path, size, mtime in listing.rows %}{% do fingerprint_parts.append(path ~ '|' ~ size ~ '|' ~ mtime) %}{% endfor %}
+    {% set fingerprint = local_md5(fingerprint_parts | join('\n')) %}
+    {% if adapter.get_relation(database=none, schema='raw_landing', identifier='registered_zone') is not none %}
+        {% set registered = run_query('select fingerprint from raw_landing.registered_zone').columns[0].values() %}
+        {% if fingerprint in registered %}{{ return('') }}{% endif %}
+        {% do run_query('drop table raw_landing.registered_zone') %}
+    {% endif %}
     {% set delivery_rows = [] %}
     {% for source_node in graph.sources.values() | sort(attribute='unique_id') %}
         {% set landing_path = source_node.meta.get('landing_path') %}
@@ -258,6 +271,8 @@
             ~ "cast(null as bigint) as rows_delivered where false" %}
     {% endif %}
     {% do run_query('create table raw_landing.delivery_files using parquet as ' ~ rows_sql) %}
+    {% do run_query('drop table if exists raw_landing.registered_zone') %}
+    {% do run_query("create table raw_landing.registered_zone using parquet as select '" ~ fingerprint ~ "' as fingerprint") %}
     {{ return('') }}
 {% endmacro %}
 
