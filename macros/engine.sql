@@ -146,16 +146,30 @@
 {%- endmacro %}
 
 {#
-    Spark prints a DOUBLE as Java does (1.0E-4, 1.0E7): printed through a DECIMAL instead,
-    trailing zeros dropped, whole numbers with '.0', as DuckDB prints them.
+    Spark prints a DOUBLE as Java does (8.4E-4, 1.0E-5, 1.0E7); DuckDB as Python's repr
+    (0.00084, 1e-05, 10000000.0: the exponent form below 1e-4 and from 1e16). Java's digits
+    are kept and laid out as DuckDB's.
 #}
 {% macro spark__double_to_text(expression) -%}
+    {%- set java = 'cast(' ~ expression ~ ' as string)' -%}
+    {%- set pattern = "'^(-?)([0-9])[.]([0-9]+)E(-?[0-9]+)$'" -%}
+    {%- set sign = 'regexp_extract(' ~ java ~ ', ' ~ pattern ~ ', 1)' -%}
+    {%- set digits = 'regexp_replace(regexp_extract(' ~ java ~ ', ' ~ pattern ~ ', 2) || regexp_extract(' ~ java ~ ', ' ~ pattern ~ ", 3), '0+$', '')" -%}
+    {%- set exponent = 'cast(regexp_extract(' ~ java ~ ', ' ~ pattern ~ ', 4) as int)' -%}
     case
         when {{ expression }} = floor({{ expression }}) and abs({{ expression }}) < 1e15
             then cast(cast({{ expression }} as bigint) as string) || '.0'
-        when abs({{ expression }}) >= 1e-3 and abs({{ expression }}) < 1e7
-            then cast({{ expression }} as string)
-        else regexp_replace(cast(cast({{ expression }} as decimal(38, 18)) as string), '0+$', '')
+        when {{ java }} not like '%E%' then {{ java }}
+        when {{ exponent }} < -4 or {{ exponent }} >= 16
+            then {{ sign }} || substr({{ digits }}, 1, 1)
+                || case when length({{ digits }}) > 1 then '.' || substr({{ digits }}, 2) else '' end
+                || 'e' || case when {{ exponent }} < 0 then '-' else '+' end
+                || lpad(cast(abs({{ exponent }}) as string), 2, '0')
+        when {{ exponent }} < 0
+            then {{ sign }} || '0.' || repeat('0', -{{ exponent }} - 1) || {{ digits }}
+        when length({{ digits }}) <= {{ exponent }} + 1
+            then {{ sign }} || rpad({{ digits }}, {{ exponent }} + 1, '0') || '.0'
+        else {{ sign }} || substr({{ digits }}, 1, {{ exponent }} + 1) || '.' || substr({{ digits }}, {{ exponent }} + 2)
     end
 {%- endmacro %}
 

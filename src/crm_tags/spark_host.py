@@ -108,9 +108,27 @@ def run_model_in_subprocess(manifest_path: Path, node: dict) -> None:
         raise RuntimeError(f"python_on_host (spark): model {node['name']} failed:\n{result.stderr[-4000:]}")
 
 
+def export(relations: list[str], folder: Path) -> None:
+    """Each schema.name (a table or a view) as folder/<schema.name>.parquet, read by Spark."""
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    conn = SparkConnection(spark_session())
+    try:
+        for relation in relations:
+            schema, name = relation.split(".")
+            pq.write_table(conn.read_relation(schema, name), folder / f"{relation}.parquet")
+    finally:
+        conn.close()
+
+
 def main(argv: list[str]) -> int:
+    """`MANIFEST NAME`: run one host model; `--export FOLDER RELATION...`: export relations."""
     from crm_tags.python_on_host import python_models, run_model
 
+    if argv[0] == "--export":
+        export(argv[2:], Path(argv[1]))
+        return 0
     manifest_path, name = Path(argv[0]), argv[1]
     manifest = json.loads(manifest_path.read_text())
     node = next(n for n in python_models(manifest) if n["name"] == name)
