@@ -28,8 +28,9 @@ demo: $(STAMP)
 
 # One worker per core, a test file per worker: a test builds dbt in a subprocess that keeps
 # about one core busy, and a file's module fixtures (a built warehouse) are then built once.
+# Files go out in collection order, longest first (tests/conftest.py, LONGEST_FIRST).
 test: $(STAMP)
-	$(VENV)/bin/pytest -q --numprocesses auto --dist loadfile
+	$(VENV)/bin/pytest -q --numprocesses auto --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests orchestration

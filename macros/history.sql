@@ -36,7 +36,9 @@
     replace_periods (a custom incremental strategy)
         For every unique_key the model returns, its stored rows are replaced by the returned
         ones; a returned row with a null valid_from stands for a key left with no row (it
-        deletes, and is not inserted).
+        deletes, and is not inserted). `delete ... using` and `insert ... select` are SQL that
+        DuckDB and PostgreSQL both accept: one macro for every engine (dbt finds
+        get_incremental_replace_periods_sql in the project whatever the adapter).
 #}
 
 
@@ -267,12 +269,18 @@ final as (
     computed_tag_codes(level): the catalog's tags at `level` ('account', 'contact') whose model
     this dbt invocation builds (dbt's selected_resources). A cadence's job selects only its
     tags: the histories and tag_runs then change only for them (a weekly tag's history changes
-    only on the runs that compute it). Outside execution (parsing), every tag.
+    only on the runs that compute it). Outside execution (parsing), every tag. A build that
+    runs as several dbt invocations passes the tag models it builds in var computed_tag_models.
 #}
 {% macro computed_tag_codes(level) -%}
     {%- set codes = [] -%}
+    {#- a build run as several dbt invocations (the waves around the Python models on
+        PostgreSQL, crm_tags.python_on_host) names the tag models the whole build computes -#}
+    {%- set built = var('computed_tag_models', none) -%}
     {%- for tag in catalog_tags_at_level(level) -%}
-        {%- if not execute or ('model.' ~ project_name ~ '.' ~ tag.model) in selected_resources -%}
+        {%- if not execute
+            or (built is not none and tag.model in built)
+            or (built is none and ('model.' ~ project_name ~ '.' ~ tag.model) in selected_resources) -%}
             {%- do codes.append(tag.code) -%}
         {%- endif -%}
     {%- endfor -%}

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
+import pickle
 import shutil
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -32,9 +36,13 @@ class LandingZone:
         return write_delivery(self.root, table, rows, name or f"delivery_{self._files:03d}.parquet")
 
 
-def build_warehouse(raw_dir: Path, warehouse: Path, as_of: str, tmp_path: Path) -> Path:
-    """dbt build into `warehouse`; a per-test target dir keeps parallel runs apart."""
-    build(raw_dir, warehouse, as_of, target_path=tmp_path / "dbt_target", quiet=True)
+def build_warehouse(raw_dir: Path, warehouse: Path, as_of: str, tmp_path: Path,
+                    unit_tests: bool = False) -> Path:
+    """dbt build into `warehouse`; a per-test target dir keeps parallel runs apart. The dbt unit
+    tests test the SQL, not a landing zone: they run once, in test_warehouse.py's build
+    (unit_tests=True there), not again in every build of hand-made data."""
+    build(raw_dir, warehouse, as_of, target_path=tmp_path / "dbt_target", quiet=True,
+          unit_tests=unit_tests)
     return warehouse
 
 
@@ -45,6 +53,87 @@ def copy_project(project: Path) -> Path:
         shutil.copytree(PROJECT_DIR / part, project / part)
     shutil.copy(PROJECT_DIR / "dbt_project.yml", project)
     return project
+
+
+def shared_build(tmp_path_factory: pytest.TempPathFactory, name: str,
+                 make: Callable[[Path], Any]) -> tuple[Path, Any]:
+    """A directory that `make(directory)` fills (a generated landing zone and the warehouse
+    built from it), made once per test run and shared by the test files that need the same one,
+    whichever xdist worker runs them: returns a private copy of it and what `make` returned
+    (pickled, so its paths name the shared original). Build what several files only read or
+    copy; a file that changes it works on its copy."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's directory, shared by its workers
+    shared = base / "shared" / name
+    shared.parent.mkdir(exist_ok=True)
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait for the first one's build
+        if not (shared / ".made").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir()
+            (shared / ".made.pickle").write_bytes(pickle.dumps(make(shared)))
+            (shared / ".made").touch()
+    copy = tmp_path_factory.mktemp(name)
+    shutil.copytree(shared, copy, dirs_exist_ok=True)
+    return copy, pickle.loads((copy / ".made.pickle").read_bytes())
+
+
+GENERATED_AS_OF = "2025-06-30"
+GENERATED_CUSTOMERS = 300  # enough for the gate's distribution checks (min_customers = 100)
+
+
+def generated_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """The generator's clean landing zone of 300 customers (its default seed), built, gated and
+    published as of 2025-06-30, once per run (shared_build). Returns (root, the PublishResult):
+    root/raw, root/warehouse.duckdb and its BI file, root/target (dbt's manifest), root/gx."""
+    from crm_tags.generate import generate_landing_zone
+    from crm_tags.quality.publish import build_and_publish
+
+    def make(root: Path) -> Any:
+        generate_landing_zone(root / "raw", GENERATED_CUSTOMERS,
+                              as_of=dt.date.fromisoformat(GENERATED_AS_OF))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("CRM_ERASURE_LOG", raising=False)  # the log beside the warehouse
+            result = build_and_publish(root / "raw", root / "warehouse.duckdb", GENERATED_AS_OF,
+                                       target_path=root / "target", runtime_dir=root / "gx")
+        assert result.published, result.report()
+        return result
+
+    return shared_build(tmp_path_factory, "generated_shop", make)
+
+
+HEALTH_FIRST, HEALTH_RUN = "2024-12-20", "2024-12-31"  # eleven days: a weekly tag can go stale
+HEALTH_CUSTOMERS = 1500
+
+
+def health_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """The generator's landing zone of 1,500 customers (seed 7), published on 2024-12-20 and
+    on 2024-12-31 into one warehouse (the tag health's history over two runs), once per run
+    (shared_build; test_tag_health.py, the tag health report in test_browser.py). Returns
+    (root, [the two PublishResults]): root/raw, root/clean.duckdb and its BI file, root/gx."""
+    from crm_tags.generate import generate_landing_zone
+    from crm_tags.quality.publish import build_and_publish
+
+    def make(root: Path) -> Any:
+        raw = root / "raw"
+        generate_landing_zone(raw, HEALTH_CUSTOMERS, seed=7, as_of=dt.date.fromisoformat(HEALTH_RUN))
+        return [build_and_publish(raw, root / "clean.duckdb", as_of, runtime_dir=root / "gx")
+                for as_of in (HEALTH_FIRST, HEALTH_RUN)]
+
+    return shared_build(tmp_path_factory, "health_shop", make)
+
+
+def docs_site(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The dbt docs site as `crm-tags docs` writes it, generated once per run (shared_build;
+    test_docs.py, test_browser.py): a copy's DocsSite."""
+    from crm_tags.docs import DocsSite, generate_docs
+
+    def make(root: Path) -> None:
+        generate_docs(root / "site")
+
+    site = shared_build(tmp_path_factory, "docs_site", make)[0] / "site"
+    return DocsSite(site / "index.html", site / "manifest.json", site / "catalog.json")
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
@@ -100,3 +189,37 @@ def write_b2c_shop(landing: LandingZone, as_of: str, *, provinces: bool, custome
     landing.deliver("orders/orders", orders)
     landing.deliver("orders/order_items", items)
     landing.deliver("support/tickets", tickets)
+
+
+# The test files by how long they take, longest first (docs/benchmark.md, "Test suite"). `make
+# test` hands whole files to the two workers (--dist loadfile) in collection order
+# (--no-loadscope-reorder: xdist would otherwise start with the files that have the most
+# tests, often quick ones), so the longest start first and the workers finish together. A file
+# not listed (a new one) goes first: it may be long; if it is quick it costs nothing there.
+LONGEST_FIRST = [
+    "test_postgres.py",  # the longest: every PostgreSQL test shares the one server of this file
+    "test_history.py",
+    "test_orchestration.py",
+    "test_quality_gate.py",
+    "test_segments.py",
+    "test_tag_health.py",
+    "test_browser.py",
+    "test_warehouse.py",
+    "test_privacy.py",
+    "test_ltv.py",
+    "test_incremental.py",
+    "test_ltv_card.py",
+    "test_bi_readers.py",
+    "test_segment_failures.py",
+    "test_add_a_tag.py",
+    "test_bench.py",
+    "test_demo.py",
+    "test_docs.py",
+    "test_generate.py",
+    "test_segment_language.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, -1))  # stable: a file's order is kept

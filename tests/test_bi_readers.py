@@ -16,14 +16,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import query
+from conftest import GENERATED_AS_OF, generated_shop, query
 
 from crm_tags.cli import main
 from crm_tags.privacy import bi_path
 from crm_tags.quality.publish import candidate_path
 
-AS_OF = "2025-06-30"
-CUSTOMERS = 300  # enough for the gate's distribution bounds (min_customers = 100)
+AS_OF = GENERATED_AS_OF
 
 # A BI reader: `poll` opens a read-only connection per query, `hold` keeps one open. It prints
 # "ready" after its first query, stops after the query that follows the stop file's creation,
@@ -90,18 +89,10 @@ def private_gate_runtime(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A clean landing zone and the warehouse `crm-tags build` published from it."""
-    from crm_tags.generate import generate_landing_zone
-
-    root = tmp_path_factory.mktemp("bi")
-    generate_landing_zone(root / "raw", CUSTOMERS, as_of=dt.date.fromisoformat(AS_OF))
-    warehouse = root / "warehouse.duckdb"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("crm_tags.quality.gate.DEFAULT_RUNTIME_DIR", root / "gx")
-        code = main(["build", "--raw-dir", str(root / "raw"), "--warehouse", str(warehouse),
-                     "--as-of", AS_OF])
-    assert code == 0
-    return root, warehouse
+    """A clean landing zone and the warehouse published from it: a copy of conftest's
+    generated_shop (shared with test_quality_gate.py and test_privacy.py)."""
+    root, _ = generated_shop(tmp_path_factory)
+    return root, root / "warehouse.duckdb"
 
 
 def _as_of(warehouse: Path) -> str:

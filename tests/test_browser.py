@@ -356,10 +356,9 @@ def test_dagster_materialize_all_warns_of_no_missing_upstream(dagster_ui, page: 
 
 @pytest.fixture(scope="module")
 def dbt_docs_page(tmp_path_factory) -> Path:
-    from crm_tags.docs import generate_docs
+    from conftest import docs_site
 
-    work = tmp_path_factory.mktemp("dbt_docs")
-    return generate_docs(work / "site", work_dir=work / "work").index
+    return docs_site(tmp_path_factory).index  # generate_docs, once per run (also test_docs.py's)
 
 
 def _dbt_docs_local_only(page: Page) -> list[str]:
@@ -427,19 +426,13 @@ def test_dbt_docs_show_catalog_definitions_and_exposures(page: Page, dbt_docs_pa
 
 @pytest.fixture(scope="module")
 def tag_health_report(tmp_path_factory) -> Path:
-    import datetime as dt
+    from conftest import health_shop
 
-    from conftest import build_warehouse
-
-    from crm_tags.generate import generate_landing_zone
     from crm_tags.report import write_report
 
-    root = tmp_path_factory.mktemp("tag_health_report")
-    generate_landing_zone(root / "raw", 1500, seed=11, as_of=dt.date(2024, 12, 31))
-    warehouse = root / "warehouse.duckdb"
-    for as_of in ("2024-12-24", "2024-12-31"):
-        build_warehouse(root / "raw", warehouse, as_of, root)
-    return write_report(warehouse, root / "report")
+    # a copy of the generated shop published on two run dates that test_tag_health.py checks
+    root, _ = health_shop(tmp_path_factory)
+    return write_report(root / "clean.duckdb", root / "report")
 
 
 @pytest.mark.slow

@@ -8,8 +8,9 @@ import copy
 import json
 
 import pytest
+from conftest import docs_site
 
-from crm_tags.docs import DocsSite, generate_docs, profile_tag_columns, undocumented
+from crm_tags.docs import DocsSite, profile_tag_columns, undocumented
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +25,7 @@ EXPOSED = BI_MARTS | {"segment_members", "segment_catalog", "segment_membership_
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> DocsSite:
-    work = tmp_path_factory.mktemp("docs")
-    return generate_docs(work / "site", work_dir=work / "work")
+    return docs_site(tmp_path_factory)  # generate_docs, once per run (also test_browser.py's)
 
 
 @pytest.fixture(scope="module")

@@ -830,7 +830,8 @@ def test_tag_ltv_in_the_dbt_build(landing, tmp_path):
         for o, v in zip(orders["order_id"], orders["net_sales"], strict=True)
     ])
     warehouse = tmp_path / "wh.duckdb"
-    run_dbt(["build", "--select", "+tag_ltv", "--indirect-selection", "cautious"],
+    run_dbt(["build", "--select", "+tag_ltv", "--indirect-selection", "cautious",
+             "--exclude-resource-type", "unit_test"],
             landing.root, warehouse, as_of, tmp_path / "dbt_target", quiet=True)
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -897,7 +898,7 @@ def test_small_shop_in_the_dbt_build(landing, tmp_path):
     _deliver_shop(landing, [*customers, "P01"], orders, as_of)  # P01 never purchased
     warehouse = tmp_path / "wh.duckdb"
     output = run_dbt(["build", "--select", "+tag_ltv", "+ltv_calibration",
-                      "--indirect-selection", "cautious"],
+                      "--indirect-selection", "cautious", "--exclude-resource-type", "unit_test"],
                      landing.root, warehouse, as_of, tmp_path / "dbt_target", quiet=True)
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -945,6 +946,7 @@ def test_tag_ltv_on_a_degenerate_warehouse(landing, tmp_path):
 
     def build(mode: str) -> str:
         return run_dbt(["build", "--select", "+tag_ltv", "--indirect-selection", "cautious",
+                        "--exclude-resource-type", "unit_test",
                         "--vars", f'{{as_of_date: "{as_of}", ltv_on_degenerate_fit: {mode}}}'],
                        landing.root, warehouse, None, tmp_path / "dbt_target", quiet=True)
 

@@ -820,7 +820,7 @@ def runs(orch, tmp_path_factory):
     # what the marts read, not tags nobody reads yet (tag_ltv is fitted on real populations only)
     bootstrap = sorted(graph.ancestors(graph.bi_marts | graph.audit_models))
     run_dbt(
-        ["build", "--select", *bootstrap],
+        ["build", "--select", *bootstrap, "--exclude-resource-type", "unit_test"],
         runs.landing.root,
         runs.warehouse.published,
         BOOTSTRAP_DATE,

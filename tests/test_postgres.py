@@ -48,6 +48,10 @@ def server():
 @pytest.fixture
 def pg_env(server, monkeypatch):
     """A fresh database on the shared server, as the CRM_PG_* environment of the postgres target."""
+    return _new_database(server, monkeypatch)
+
+
+def _new_database(server: dict, monkeypatch) -> dict:
     name = f"crm_{os.getpid()}_{next(_databases)}"
     conn = psycopg2.connect(**_kwargs(server, "postgres"))
     try:
@@ -120,12 +124,41 @@ def assert_same_marts(warehouse: Path, env: dict) -> None:
         assert duck, f"{relation} is empty: the comparison would prove nothing"
 
 
-def test_hand_made_edge_cases_equal_duckdb_row_for_row(tmp_path, pg_env, monkeypatch):
-    landing = LandingZone(tmp_path / "raw")
-    write_scenario(landing)
-    warehouse = build_warehouse(landing.root, tmp_path / "warehouse.duckdb", AS_OF, tmp_path)
-    build_on_postgres(landing.root, AS_OF, tmp_path, monkeypatch)
-    assert_same_marts(warehouse, pg_env)
+def gated_build_on_postgres(raw: Path, as_of: str, tmp: Path, full_refresh: bool = False):
+    """`crm-tags build` on postgres: build, the gate in PostgreSQL, publish the bi schema."""
+    from crm_tags.pg_publish import build_and_publish_postgres
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CRM_TARGET", "postgres")
+        result = build_and_publish_postgres(raw, tmp / "warehouse.duckdb", as_of,
+                                            target_path=tmp / "pg_target", runtime_dir=tmp / "gx",
+                                            full_refresh=full_refresh)
+    assert result.published, result.report()
+    return result
+
+
+@pytest.fixture(scope="module")
+def hand_made(server, tmp_path_factory):
+    """The hand-made edge cases built on DuckDB and, gated and published, on a database of the
+    shared server: (CRM_PG_* environment, landing zone, DuckDB warehouse, publish result)."""
+    tmp = tmp_path_factory.mktemp("hand_made")
+    with pytest.MonkeyPatch.context() as patch:
+        env = _new_database(server, patch)
+        landing = LandingZone(tmp / "raw")
+        write_scenario(landing)
+        warehouse = build_warehouse(landing.root, tmp / "warehouse.duckdb", AS_OF, tmp)
+        result = gated_build_on_postgres(landing.root, AS_OF, tmp)
+    return env, landing, warehouse, result, tmp
+
+
+def test_hand_made_edge_cases_equal_duckdb_row_for_row(hand_made, monkeypatch):
+    env, _, warehouse, result, _ = hand_made
+    assert_same_marts(warehouse, env)
+    # the gate ran in PostgreSQL, every checkpoint, and passed
+    assert result.gate.passed and result.gate.warehouse.startswith("postgresql://")
+    assert {s.checkpoint for s in result.gate.suites} == {
+        "landing_zone", "core", "tag_marts", "authoritative_sources"}
+    assert sum(s.evaluated for s in result.gate.suites) > 50
 
 
 def test_generated_dirty_zone_equals_duckdb_row_for_row(tmp_path, pg_env, monkeypatch):
@@ -136,7 +169,8 @@ def test_generated_dirty_zone_equals_duckdb_row_for_row(tmp_path, pg_env, monkey
         check=True, capture_output=True,
     )
     warehouse = build_warehouse(raw, tmp_path / "warehouse.duckdb", GENERATED_AS_OF, tmp_path)
-    build_on_postgres(raw, GENERATED_AS_OF, tmp_path, monkeypatch)
+    result = gated_build_on_postgres(raw, GENERATED_AS_OF, tmp_path)
+    assert result.gate.passed
     assert_same_marts(warehouse, pg_env)
     # the ltv tag came from the host-run Python model, with DuckDB's values
     _, ltv = postgres_rows(pg_env, "marts.customer_tags where tag_code = 'ltv'")
@@ -189,25 +223,216 @@ def test_loader_names_table_file_and_column_of_a_delivery_error(tmp_path, pg_env
         load(tmp_path / "raw", pg_connect_kwargs(), out=io.StringIO())
 
 
-def test_daily_incremental_builds_on_postgres_equal_duckdb_full_rebuilds(tmp_path, pg_env, monkeypatch):
-    """The PostgreSQL incremental paths (new files only, re-ranked keys, tombstones deleted by
-    the post-hook) over two daily refreshes with the edge cases of tests/test_incremental.py;
-    each day equals a DuckDB build from scratch (itself equal to DuckDB's incremental one)."""
+# What is kept over time, compared after each daily run (the histories only make sense over
+# several run dates): the tag history, the runs and transitions, the segments and tag health.
+HISTORY_COMPARED = {
+    "marts.customer_tag_history": None,
+    "marts.contact_tag_history": None,
+    "marts.tag_runs": None,
+    "marts.tag_transitions": None,
+    "marts.segment_members": None,
+    "marts.segment_catalog": None,
+    "marts.segment_membership_history": None,
+    "marts.tag_health": None,
+    "marts.tag_health_flags": None,
+}
+
+
+@pytest.fixture(scope="module")
+def daily_runs(server, tmp_path_factory):
+    """Three run dates on both engines: on PostgreSQL a first build then two daily incremental
+    builds (the edge cases of tests/test_incremental.py), in one database; on DuckDB the same
+    dates in one warehouse, the later ones with --full-refresh (a rebuild from scratch of
+    everything but the histories, which --full-refresh keeps). Yields, per later run date, the
+    rows of every compared relation on each engine: {date: {relation: (duckdb, postgres)}}."""
     from test_incremental import AS_OF as DAY0
     from test_incremental import _edge_cases
 
     from crm_tags.bench import write_daily_delivery
     from crm_tags.generate import generate_landing_zone
 
-    raw = tmp_path / "raw"
+    tmp = tmp_path_factory.mktemp("daily")
+    raw = tmp / "raw"
     generate_landing_zone(raw, 150, seed=11, as_of=DAY0, dirty=0.03)
     landing = LandingZone(raw)
-    build_on_postgres(raw, str(DAY0), tmp_path, monkeypatch)
-    day = DAY0
-    for n in (1, 2):
-        write_daily_delivery(raw, day)
-        day += dt.timedelta(days=1)
-        _edge_cases(raw, day, n, landing)
-        build_on_postgres(raw, str(day), tmp_path, monkeypatch)
-        full = build_warehouse(raw, tmp_path / f"full_day{n}.duckdb", str(day), tmp_path)
-        assert_same_marts(full, pg_env)
+    warehouse = tmp / "warehouse.duckdb"
+    snapshots = {}
+    with pytest.MonkeyPatch.context() as patch:
+        env = _new_database(server, patch)
+        build_on_postgres(raw, str(DAY0), tmp, patch)
+        build_warehouse(raw, warehouse, str(DAY0), tmp)
+        day = DAY0
+        for n in (1, 2):
+            write_daily_delivery(raw, day)
+            day += dt.timedelta(days=1)
+            _edge_cases(raw, day, n, landing)
+            build_on_postgres(raw, str(day), tmp, patch)
+            build(raw, warehouse, str(day), target_path=tmp / "dbt_target", quiet=True, full_refresh=True)
+            snapshots[day] = {relation: (duckdb_rows(warehouse, relation), postgres_rows(env, relation))
+                              for relation in {**COMPARED, **HISTORY_COMPARED}}
+    return snapshots
+
+
+def assert_same_rows(snapshot: dict, relations: dict) -> None:
+    for relation in relations:
+        (duck_columns, duck), (pg_columns, pg) = snapshot[relation]
+        assert pg_columns == duck_columns, relation
+        assert len(pg) == len(duck), relation
+        differing = [(d, p) for d, p in zip(duck, pg, strict=True) if d != p]
+        assert not differing, f"{relation}: {len(differing)} rows differ, e.g. {differing[:3]}"
+        assert duck, f"{relation} is empty: the comparison would prove nothing"
+
+
+def test_daily_incremental_builds_on_postgres_equal_duckdb_full_rebuilds(daily_runs):
+    """The PostgreSQL incremental paths (new files only, re-ranked keys, tombstones deleted by
+    the post-hook) over two daily refreshes with the edge cases of tests/test_incremental.py;
+    each day equals a DuckDB rebuild from scratch (--full-refresh; itself equal to DuckDB's
+    incremental one)."""
+    assert len(daily_runs) == 2
+    for snapshot in daily_runs.values():
+        assert_same_rows(snapshot, COMPARED)
+
+
+def test_daily_histories_segments_and_tag_health_equal_duckdb(daily_runs):
+    """After each daily run, what is kept over time equals DuckDB's row for row: the tag
+    histories (replace_periods on PostgreSQL), tag runs and transitions, the segments (their
+    Python models run on the host) and their membership history, tag health and its flags."""
+    for n, (day, snapshot) in enumerate(daily_runs.items(), start=1):
+        assert_same_rows(snapshot, HISTORY_COMPARED)
+        (_, runs), _ = snapshot["marts.tag_runs"]
+        assert {row[-1] for row in runs} == {(day - dt.timedelta(days=k)).isoformat() for k in range(n + 1)}
+    # the history holds periods that ended (tag values changed between the run dates)
+    (columns, history), _ = snapshot["marts.customer_tag_history"]
+    assert any(row[columns.index("valid_to")] is not None for row in history)
+
+
+# --- what BI reads on PostgreSQL: the bi schema, through the BI role (docs/privacy.md) --------
+
+DENIED_SCHEMAS = ("raw_crm", "staging", "intermediate", "core", "audit", "marts", "tags",
+                  "reference", "python_models")
+
+
+def _bi_connection(env: dict):
+    """A login role of the BI group role crm_bi, as a BI tool would connect."""
+    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
+        cur.execute("select 1 from pg_roles where rolname = 'bi_reader'")
+        if cur.fetchone() is None:
+            cur.execute("create role bi_reader login in role crm_bi")
+    return psycopg2.connect(**{**_kwargs(env), "user": "bi_reader"})
+
+
+def _reachable_values(env: dict) -> dict[str, set[str]]:
+    """schema.table.column -> distinct values as text, of every table the BI role can select."""
+    seen: dict[str, set[str]] = {}
+    with _bi_connection(env) as conn, conn.cursor() as cur:
+        # a name in a schema the role may not use cannot even be looked up: by oid
+        cur.execute("select n.nspname, c.relname, a.attname from pg_class as c "
+                    "join pg_namespace as n on n.oid = c.relnamespace "
+                    "join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 "
+                    "and not a.attisdropped where c.relkind in ('r', 'v', 'm', 'p', 'f') "
+                    "and n.nspname not in ('pg_catalog', 'information_schema') "
+                    "and n.nspname not like 'pg_toast%%' "
+                    "and has_schema_privilege(n.oid, 'usage') "
+                    "and has_table_privilege(c.oid, 'select')")
+        for schema, table, column in cur.fetchall():
+            cur.execute(f'select distinct cast("{column}" as text) from "{schema}"."{table}"')
+            seen[f"{schema}.{table}.{column}"] = {r[0] for r in cur.fetchall() if r[0] is not None}
+    return seen
+
+
+def _holding(env: dict, values: set[str]) -> dict[str, list[str]]:
+    return {name: sorted(found & values)[:3] for name, found in _reachable_values(env).items()
+            if found & values}
+
+
+def test_the_bi_role_reads_the_bi_schema_and_nothing_else(hand_made):
+    env, _, _, result, _ = hand_made
+    assert "customer_profile.account_name" in result.privacy
+    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
+        cur.execute("select table_name from information_schema.tables where table_schema = 'marts'")
+        marts = {r[0] for r in cur.fetchall()}
+        examples = {}
+        for schema in DENIED_SCHEMAS:
+            cur.execute("select table_name from information_schema.tables where table_schema = %s"
+                        " limit 1", [schema])
+            examples[schema] = cur.fetchone()[0]
+    reachable = {name.rsplit(".", 1)[0] for name in _reachable_values(env)}
+    assert reachable == {f"bi.{table}" for table in marts}
+    with _bi_connection(env) as conn:
+        with conn.cursor() as cur:
+            cur.execute("select count(*) from bi.customer_profile")
+            assert cur.fetchone()[0] > 0
+        conn.rollback()
+        for schema, table in examples.items():
+            with conn.cursor() as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege,
+                                                     match=f"permission denied for schema {schema}"):
+                cur.execute(f'select * from "{schema}"."{table}" limit 1')
+            conn.rollback()
+
+
+def test_the_bi_role_reaches_no_personal_value_and_joins_on_pseudonyms(hand_made):
+    from test_privacy import _landing_values
+
+    from crm_tags.privacy import load_key, pseudonym
+
+    env, landing, _, _, _ = hand_made
+    personal = _landing_values(landing.root)
+    assert personal
+    assert _holding(env, personal) == {}
+    # the same keyed hash as DuckDB's BI file: stable for joins, computed with the key
+    key = load_key()
+    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
+        cur.execute("select customer_id, account_name from marts.customer_profile "
+                    "where account_name is not null")
+        expected = {(c, pseudonym(key, name, "name")) for c, name in cur.fetchall()}
+    assert expected
+    with _bi_connection(env) as conn, conn.cursor() as cur:
+        cur.execute("select customer_id, account_name from bi.customer_profile "
+                    "where account_name is not null")
+        assert set(cur.fetchall()) == expected
+
+
+def test_a_forgotten_customer_leaves_everything_the_bi_role_reads(hand_made, monkeypatch):
+    """Mutates the hand-made database (keep it the last test using it): forget a customer, then
+    a full rebuild from the landing zone (which keeps their rows) publishes without them."""
+    from crm_tags.privacy import ForgetError, forget
+
+    env, landing, _, _, tmp = hand_made
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CRM_TARGET", "postgres")
+    monkeypatch.setenv("CRM_ERASURE_LOG", str(tmp / "erasure_requests.jsonl"))
+    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
+        cur.execute("select p.customer_id, array_agg(distinct lower(trim(c.email))) "
+                    "from marts.customer_profile as p join staging.base_crm__contacts as c "
+                    "on c.account_id = p.customer_id where c.email is not null "
+                    "group by 1 order by 1 limit 1")
+        customer, emails = cur.fetchone()
+    forgotten = {customer, *emails}
+    assert _holding(env, {customer})  # before the next run, BI still reads them
+    with pytest.raises(ForgetError, match="unknown customer 'nobody'"):
+        forget(tmp / "warehouse.duckdb", "nobody")
+    forget(tmp / "warehouse.duckdb", customer, "erasure request, ticket 4711")
+
+    result = gated_build_on_postgres(landing.root, AS_OF, tmp, full_refresh=True)
+    assert "Erasure log: 1 customer(s) forgotten" in result.privacy
+    assert _holding(env, forgotten) == {}
+    with _bi_connection(env) as conn, conn.cursor() as cur:
+        # the published counts are those of the published members (the erasure ran after dbt)
+        cur.execute("""
+            select catalog.segment_code, catalog.member_count, runs.member_count,
+                (select count(*) from bi.segment_members as members
+                 where members.segment_code = catalog.segment_code)
+            from bi.segment_catalog as catalog
+            join bi.segment_runs as runs on runs.segment_code = catalog.segment_code
+                and runs.as_of_date = catalog.as_of_date
+        """)
+        counts = cur.fetchall()
+    assert counts
+    assert [row for row in counts if not row[1] == row[2] == row[3]] == []
+    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from marts.customer_profile where customer_id = %s", [customer])
+        assert cur.fetchone()[0] == 0
+        cur.execute("select count(*) from staging.base_crm__accounts where account_id = %s",
+                    [customer])
+        assert cur.fetchone()[0] >= 1  # the landing zone keeps their rows

@@ -4,7 +4,6 @@ reach and from the exports, and a full rebuild keeps them forgotten; no key, no 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import query
+from conftest import GENERATED_AS_OF, generated_shop, query
 
 from crm_tags.cli import main
 from crm_tags.privacy import (
@@ -26,9 +25,8 @@ from crm_tags.privacy import (
     pseudonym,
 )
 
-AS_OF = "2025-06-30"
+AS_OF = GENERATED_AS_OF
 NEXT_DAY = "2025-07-01"
-CUSTOMERS = 300  # enough for the gate's distribution bounds (min_customers = 100)
 
 # the personal columns of the landing zone (raw-sources.md): (table, column)
 LANDING_PERSONAL = [
@@ -45,17 +43,10 @@ LANDING_PERSONAL = [
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A generated landing zone and the warehouse (and BI file) `crm-tags build` published."""
-    from crm_tags.generate import generate_landing_zone
-
-    root = tmp_path_factory.mktemp("privacy")
-    generate_landing_zone(root / "raw", CUSTOMERS, as_of=dt.date.fromisoformat(AS_OF))
-    warehouse = root / "warehouse.duckdb"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("crm_tags.quality.gate.DEFAULT_RUNTIME_DIR", root / "gx")
-        patch.delenv("CRM_ERASURE_LOG", raising=False)
-        assert _build(root, warehouse, AS_OF) == 0
-    return root, warehouse
+    """A generated landing zone and the warehouse (and BI file) published from it: a copy of
+    conftest's generated_shop (shared with test_quality_gate.py and test_bi_readers.py)."""
+    root, _ = generated_shop(tmp_path_factory)
+    return root, root / "warehouse.duckdb"
 
 
 def _build(root: Path, warehouse: Path, as_of: str, *extra: str) -> int:
@@ -205,6 +196,21 @@ def test_forget_clears_the_customer_from_everything_bi_reads_and_the_exports(pub
 
 def _assert_forgotten(warehouse: Path, forgotten: set[str], segment: str, tmp_path: Path):
     assert _holding(bi_path(warehouse), forgotten) == {}
+    # the published counts are those of the published members (the erasure ran after dbt)
+    for path in (warehouse, bi_path(warehouse)):
+        counts = query(path, f"""
+            select catalog.member_count, catalog.share, runs.member_count,
+                (select count(*) from marts.segment_members where segment_code = '{segment}'),
+                (select count(*) from marts.customer_profile)
+            from marts.segment_catalog as catalog
+            join marts.segment_runs as runs
+                on runs.segment_code = catalog.segment_code
+                and runs.as_of_date = catalog.as_of_date
+            where catalog.segment_code = '{segment}'
+        """)
+        [(catalog_count, share, run_count, members, customers)] = counts
+        assert catalog_count == run_count == members > 0, path
+        assert abs(float(share) - members / customers) < 1e-9, path
     # the published warehouse's marts, tags and segments too (not only what BI reads)
     assert _holding(warehouse, forgotten, ("marts", "tags")) == {}
     out = tmp_path / "export.csv"

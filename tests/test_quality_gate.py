@@ -1,7 +1,7 @@
 """The Great Expectations quality gate: in DuckDB, single authoritative sources, write-audit-publish.
 
-One clean synthetic landing zone is built and published once per module (build_and_publish);
-the corruption tests copy that warehouse into a candidate, damage it and run the audit+publish
+One clean synthetic landing zone is built and published once per test run (build_and_publish,
+conftest.generated_shop); the corruption tests copy that warehouse into a candidate, damage it and run the audit+publish
 step on it, so only the dirty-data and broken-delivery tests pay for another dbt build.
 """
 
@@ -16,7 +16,14 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from conftest import LandingZone, query, write_b2c_shop
+from conftest import (
+    GENERATED_AS_OF,
+    GENERATED_CUSTOMERS,
+    LandingZone,
+    generated_shop,
+    query,
+    write_b2c_shop,
+)
 
 from crm_tags import PROJECT_DIR
 from crm_tags.build import DbtError
@@ -24,8 +31,8 @@ from crm_tags.quality.gate import published_warehouse, run_gate, site_dir
 from crm_tags.quality.lineage import load_manifest, tag_lineage
 from crm_tags.quality.publish import build_and_publish, candidate_path, gate_and_publish
 
-AS_OF = "2025-06-30"
-CUSTOMERS = 300  # enough for the distribution checks (min_customers = 100 in gate.yml)
+AS_OF = GENERATED_AS_OF
+CUSTOMERS = GENERATED_CUSTOMERS  # enough for the distribution checks (min_customers = 100)
 
 
 # ------------------------------------------------------------------------------------------
@@ -104,16 +111,10 @@ def test_duckdb_datasource_validates_inside_duckdb(tiny_db):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A clean generated landing zone, built, gated and published once."""
-    from crm_tags.generate import generate_landing_zone
-
-    root = tmp_path_factory.mktemp("gate")
-    generate_landing_zone(root / "raw", CUSTOMERS, as_of=dt.date.fromisoformat(AS_OF))
-    warehouse = root / "bi" / "warehouse.duckdb"
-    warehouse.parent.mkdir()
-    result = build_and_publish(root / "raw", warehouse, AS_OF, target_path=root / "target",
-                               runtime_dir=root / "gx")
-    return root, warehouse, result
+    """A clean generated landing zone, built, gated and published once (conftest's
+    generated_shop, shared with test_privacy.py and test_bi_readers.py): a copy of its own."""
+    root, result = generated_shop(tmp_path_factory)
+    return root, root / "warehouse.duckdb", result
 
 
 def _snapshot(warehouse: Path) -> list:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
+import duckdb
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
@@ -25,7 +27,7 @@ from conftest import LandingZone, query, ts
 from test_warehouse import AS_OF, write_scenario
 
 from crm_tags import PROJECT_DIR
-from crm_tags.quality.publish import build_and_publish
+from crm_tags.quality.publish import build_and_publish, candidate_path, gate_and_publish
 from crm_tags.segments import holdout_bucket, load_segments
 
 pytestmark = pytest.mark.slow
@@ -358,6 +360,33 @@ def test_history_answers_membership_on_a_date(built):
     assert [r[0] for r in query(built.warehouse, on.format(d=AS_OF))] == EXPECTED["no_manual"]
     assert [r[0] for r in query(built.warehouse, on.format(d=NEXT_DAY))] == [
         c for c in EXPECTED["no_manual"] if c != "a2"]
+
+
+def test_the_gate_stops_a_history_that_overlaps_or_disagrees_with_the_members(built, tmp_path):
+    """The history's cross-table checks are the gate's (expectations/suites/tag_marts.py): a
+    candidate whose history overlaps, or misses a member on the run date, is not published."""
+    bi = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built.warehouse, bi)
+    candidate = candidate_path(bi)
+    shutil.copyfile(built.warehouse, candidate)
+    with duckdb.connect(str(candidate)) as con:
+        # a second open period of a1 in vip, from the next day: overlaps, but not on the run date
+        con.execute("insert into marts.segment_membership_history "
+                    f"values ('vip', 'a1', false, date '{NEXT_DAY}', null)")
+        con.execute("delete from marts.segment_membership_history "
+                    "where segment_code = 'books_browsers' and customer_id = 'a4'")
+    result = gate_and_publish(candidate, bi, manifest=built.root / "target" / "manifest.json",
+                              runtime_dir=tmp_path / "gx")
+    assert not result.published
+    failures = {f.suite: f.examples for f in result.gate.failures}
+    assert set(failures) == {"tag_marts.segment_history_periods",
+                             "tag_marts.segment_history_matches_members"}
+    assert failures["tag_marts.segment_history_periods"] == [
+        (f"marts.segment_membership_history: a1 in vip from {NEXT_DAY} overlaps its period "
+         f"from {AS_OF} (until open)")]
+    assert failures["tag_marts.segment_history_matches_members"] == [
+        ("marts.segment_membership_history: 1 rows of books_browsers on the run date are not "
+         "in the history, e.g. a4 (holdout false)")]
 
 
 # --- preview ----------------------------------------------------------------------------------

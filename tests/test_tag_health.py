@@ -11,19 +11,17 @@ One generated landing zone, built at two run dates eleven days apart:
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_project, query
+from conftest import HEALTH_FIRST, HEALTH_RUN, copy_project, health_shop, query
 
 from crm_tags.build import run_dbt
 
 pytestmark = pytest.mark.slow
 
-FIRST, RUN = "2024-12-20", "2024-12-31"  # eleven days: a weekly tag left out is stale
-CUSTOMERS = 1500
+FIRST, RUN = HEALTH_FIRST, HEALTH_RUN  # eleven days: a weekly tag left out is stale
 
 NOBODY_TAG = {
     "dimension": "basic",
@@ -96,16 +94,9 @@ def flags_at(warehouse: Path, as_of: str) -> set[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory) -> dict:
-    from crm_tags.generate import generate_landing_zone
-    from crm_tags.quality.publish import build_and_publish
-
-    root = tmp_path_factory.mktemp("tag_health")
-    raw = root / "raw"
-    generate_landing_zone(raw, CUSTOMERS, seed=7, as_of=dt.date.fromisoformat(RUN))
-
-    clean = root / "clean.duckdb"
-    publishes = [build_and_publish(raw, clean, as_of, runtime_dir=root / "gx")
-                 for as_of in (FIRST, RUN)]
+    # the clean builds: a copy of conftest's health_shop (its report is test_browser.py's)
+    root, publishes = health_shop(tmp_path_factory)
+    raw, clean = root / "raw", root / "clean.duckdb"
 
     project = copy_project(root / "project")
     plant_problems(project)
@@ -238,18 +229,6 @@ def test_dagster_metadata_shows_the_flags_as_warnings(builds):
     assert "| nobody | too_few: coverage 0.0000 < min_coverage 0.0100" in flags
     assert "| satisfaction | stale: computed as of 2024-12-20, 11 days ago" in flags
     assert metadata["tag_health/coverage"].value["nobody"] == 0.0
-
-
-def test_effectiveness_unit_tests_separate_an_informative_tag_from_an_uninformative_one(builds):
-    # dbt unit tests on hand-made rows (models/marts/health/_tag_health__models.yml and
-    # models/intermediate/health/_int_health__models.yml): grade separates repurchase behaviour
-    # (lifts 2 and 0), region does not (1 and 1): exactly region is flagged uninformative
-    output = run_dbt(["test", "--select", "tag_effectiveness_separating_and_uninformative",
-                      "uninformative_flag_from_the_latest_backtest"], builds["raw"],
-                     builds["planted"], RUN, builds["root"] / "target_unit", quiet=True)
-    assert "PASS int_tag_health_flags::uninformative_flag_from_the_latest_backtest" in output
-    assert "PASS tag_effectiveness::tag_effectiveness_separating_and_uninformative" in output
-    assert "ERROR=0" in output, output[-2000:]
 
 
 def test_no_backtest_window_has_elapsed_eleven_days_in(builds):

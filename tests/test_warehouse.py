@@ -6,6 +6,7 @@ YAML), with one customer per situation; run date 2025-06-30.
 
 from __future__ import annotations
 
+import json
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -156,7 +157,17 @@ def warehouse(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("scenario")
     landing = LandingZone(root / "raw")
     write_scenario(landing)
-    return build_warehouse(landing.root, root / "warehouse.duckdb", AS_OF, root)
+    # the one build of the suite that runs the dbt unit tests (every other build leaves them out)
+    return build_warehouse(landing.root, root / "warehouse.duckdb", AS_OF, root, unit_tests=True)
+
+
+def test_every_dbt_unit_test_runs_here_and_passes(warehouse):
+    target = warehouse.parent / "dbt_target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    ran = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
+    assert len(manifest["unit_tests"]) >= 20
+    assert ran == dict.fromkeys(manifest["unit_tests"], "pass")
 
 
 def tags_of(warehouse: Path, customer_id: str) -> dict[str, list[str]]:

@@ -58,7 +58,7 @@ def _order_system(facts: GateFacts) -> str:
             count(distinct order_id) filter (where {in_window}) as purchases_365d,
             sum(net_sales) filter (where {in_window}) as net_sales_365d,
             sum(profit) filter (where {in_window}) as profit_365d,
-            min({facts.run_date_sql} - order_date) as days_since_last_purchase,
+            min({facts.run_date_sql} - order_date) as days_since_last_purchase
         from core.fct_orders
         where is_purchase and order_date <= {facts.run_date_sql}
         group by customer_id
@@ -70,7 +70,7 @@ def _campaign_feed(facts: GateFacts) -> str:
     return f"""
         select account_id as customer_id,
             count(distinct order_id) as attributed_orders_365d,
-            sum(attributed_revenue) as attributed_revenue_365d,
+            sum(attributed_revenue) as attributed_revenue_365d
         from staging.stg_campaigns__attributed_orders
         where rejection_reason is null and account_id is not null
             and {facts.run_date_sql} - cast(conversion_ts as date) >= 0

@@ -104,10 +104,21 @@ def build(facts: GateFacts) -> list[Suite]:
     ] + [reconciliation_suite(), quarantine_budget_suite(facts)]
 
 
+# The contract's types as PostgreSQL's information_schema names them (crm-tags load casts
+# every column to the contract type, crm_tags.load).
+_POSTGRES_TYPES = {"varchar": "character varying", "decimal(18,2)": "numeric",
+                   "timestamp": "timestamp without time zone"}
+
+
+def _engine_type(kind: str, engine: str) -> str:
+    return _POSTGRES_TYPES.get(kind, kind) if engine == "postgres" else kind
+
+
 def contract_suite(facts: GateFacts) -> Suite:
     expected = ", ".join(
         f"({sql_string(table)}, {sql_string('raw_' + table.split('/')[0])}, "
-        f"{sql_string(table.split('/')[1])}, {sql_string(column)}, {sql_string(kind.upper())})"
+        f"{sql_string(table.split('/')[1])}, {sql_string(column)}, "
+        f"{sql_string(_engine_type(kind, facts.engine).upper())})"
         for table, columns in facts.contract.items()
         for column, kind in columns
     )
@@ -125,11 +136,11 @@ def contract_suite(facts: GateFacts) -> Suite:
                     '%s: required column %s (%s) is missing from the raw view %s.%s',
                     expected.landing_table, expected.column_name, expected.data_type,
                     expected.table_schema, expected.table_name)
-                when replace(actual.data_type, ' ', '') <> replace(expected.data_type, ' ', '')
+                when upper(replace(actual.data_type, ' ', '')) <> replace(expected.data_type, ' ', '')
                     then printf('%s: column %s is %s, the contract says %s',
                         expected.landing_table, expected.column_name, actual.data_type,
                         expected.data_type)
-            end as problem,
+            end as problem
         from expected
         left join information_schema.columns as actual
             on actual.table_schema = expected.table_schema
@@ -175,7 +186,7 @@ def reconciliation_suite() -> Suite:
                 || ' = %d, and %d published (must equal the kept rows)',
                 source_table, rows_in, rows_kept, rows_rejected, duplicates_superseded,
                 rows_kept + rows_rejected + duplicates_superseded, rows_published)
-            end as problem,
+            end as problem
         from audit.reconciliation
         """,
         "Nothing vanishes: per landing table, rows delivered = rows kept + rows quarantined "
@@ -197,7 +208,7 @@ def quarantine_budget_suite(facts: GateFacts) -> Suite:
         with later as (
             -- rows dated after the run date are not dirt for this run (a build as of a past
             -- date, crm-tags backfill): they count neither as delivered nor as quarantined
-            select source_table, count(*) as rows_later,
+            select source_table, count(*) as rows_later
             from audit.quarantine_rows
             where rejection_reason like '%after the run date'
             group by source_table
@@ -206,7 +217,7 @@ def quarantine_budget_suite(facts: GateFacts) -> Suite:
             select source_table, rejection_reason, count(*) as rows_rejected,
                 row_number() over (
                     partition by source_table order by count(*) desc, rejection_reason
-                ) as rank,
+                ) as rank
             from audit.quarantine_rows
             where rejection_reason not like '%after the run date'
             group by source_table, rejection_reason
@@ -215,7 +226,7 @@ def quarantine_budget_suite(facts: GateFacts) -> Suite:
             select reconciliation.source_table,
                 reconciliation.rows_in - coalesce(later.rows_later, 0) as rows_in,
                 reconciliation.rows_rejected - coalesce(later.rows_later, 0) as rows_rejected,
-                {budget} as budget,
+                {budget} as budget
             from audit.reconciliation
             left join later on reconciliation.source_table = later.source_table
         )
@@ -230,7 +241,7 @@ def quarantine_budget_suite(facts: GateFacts) -> Suite:
                     shares.source_table, shares.rows_rejected, shares.rows_in,
                     100.0 * shares.rows_rejected / shares.rows_in, 100.0 * shares.budget,
                     reasons.rejection_reason, reasons.rows_rejected)
-            end as problem,
+            end as problem
         from shares
         left join reasons on reasons.source_table = shares.source_table and reasons.rank = 1
         """,

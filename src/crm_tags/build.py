@@ -6,6 +6,9 @@ candidate is renamed over the file BI tools read. That file is never opened read
 connections are never locked out and never make the build fail (docs/design.md, "What BI
 reads").
 
+On PostgreSQL (CRM_TARGET=postgres) `crm-tags build` builds the dbt schemas in place, gates
+them there and publishes the schema `bi` BI reads (crm_tags.pg_publish).
+
 `crm-tags build --scratch [PATH]` is the engineers' build: dbt writes PATH in place (default
 data/dev.duckdb, the file a plain `dbt build` with profiles.yml writes), ungated, published
 nowhere. It refuses the warehouse BI reads.
@@ -190,21 +193,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.target:
         os.environ["CRM_TARGET"] = args.target  # dbt's profiles.yml and every later step read it
-    if current_target() != "duckdb" and args.scratch is None:
-        print(f"Target {current_target()}: the build writes the server's schemas in place; the "
-              "quality gate and publishing work on DuckDB only so far (docs/engines.md). Run "
-              "`crm-tags build --scratch` to build there.", file=sys.stderr)
-        return 2
     if args.scratch is not None:
         return _build_scratch(args)
-    from crm_tags.quality.publish import build_and_publish
+    if current_target() == "spark":
+        print("Target spark: the build writes the Spark schemas in place; the quality gate and "
+              "publishing are not ported to Spark yet (docs/engines.md). Run `crm-tags build "
+              "--scratch` to build there.", file=sys.stderr)
+        return 2
+    if current_target() == "postgres":
+        # built in place, gated in PostgreSQL, the `bi` schema published (crm_tags.pg_publish)
+        from crm_tags.pg_publish import build_and_publish_postgres as build_and_publish
+        published = "the bi schema"
+    else:
+        from crm_tags.quality.publish import build_and_publish
+        published = str(args.warehouse)
 
     try:
         result = build_and_publish(args.raw_dir, args.warehouse, args.as_of, select=args.select,
                                    full_refresh=args.full_refresh, runtime_dir=args.runtime_dir,
                                    quiet=False)
     except DbtError as error:
-        print(f"{error}\nNOT published: {args.warehouse} still holds the last good marts.",
+        print(f"{error}\nNOT published: {published} still holds the last good marts.",
               file=sys.stderr)
         return 1
     print(result.report(), file=sys.stdout if result.published else sys.stderr)

@@ -195,11 +195,39 @@ def forgotten_customers(log: Path) -> set[str]:
     return {str(r["customer_id"]) for r in read_erasure_log(log)}
 
 
+_KNOWN_CUSTOMER = ("select count(*) from core.dim_customers where customer_id = ?",
+                   "select count(*) from staging.base_crm__accounts where account_id = ?")
+
+
+def _on_postgres() -> bool:
+    from crm_tags.build import current_target
+
+    return current_target() == "postgres"
+
+
+def _known_customer_pg(customer_id: str) -> bool:
+    import psycopg2
+
+    from crm_tags.load import pg_connect_kwargs
+
+    with psycopg2.connect(**pg_connect_kwargs()) as conn, conn.cursor() as cur:
+        for sql in _KNOWN_CUSTOMER:
+            schema, table = sql.split(" from ")[1].split(" ")[0].split(".")
+            cur.execute("select count(*) from information_schema.tables where table_schema = %s"
+                        " and table_name = %s", [schema, table])
+            if cur.fetchone()[0]:
+                cur.execute(sql.replace("?", "%s"), [customer_id])
+                if cur.fetchone()[0]:
+                    return True
+    return False
+
+
 def _known_customer(warehouse: Path, customer_id: str) -> bool:
     """In the published warehouse: a dimension row or any delivered version of the account."""
+    if _on_postgres():
+        return _known_customer_pg(customer_id)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        for sql in ("select count(*) from core.dim_customers where customer_id = ?",
-                    "select count(*) from staging.base_crm__accounts where account_id = ?"):
+        for sql in _KNOWN_CUSTOMER:
             try:
                 if con.execute(sql, [customer_id]).fetchone()[0]:
                     return True
@@ -217,7 +245,7 @@ def forget(warehouse: Path, customer_id: str, reason: str = "", *,
     log = Path(log or erasure_log_path(warehouse))
     if not customer_id:
         raise ForgetError("no customer id given: nothing recorded")
-    if not warehouse.exists():
+    if not warehouse.exists() and not _on_postgres():
         raise ForgetError(f"no published warehouse at {warehouse} to check customer "
                           f"{customer_id!r} against: build one first (crm-tags build)")
     for earlier in read_erasure_log(log):
@@ -310,6 +338,19 @@ class BiSummary:
                 f"columns pseudonymised (HMAC-SHA256): {masked}{clear}.")
 
 
+def _refuse_unclassified(columns: dict[tuple[str, str], list[str]],
+                         classified: dict[tuple[str, str, str], Column]) -> None:
+    """PrivacyError naming every BI column whose name looks personal and that the YAML does not
+    classify: BI would read it in clear."""
+    unclassified = [f"{s}.{t}.{c}" for (s, t), cols in columns.items() for c in cols
+                    if PERSONAL_NAME.search(c.lower()) and (s, t, c) not in classified]
+    if unclassified:
+        raise PrivacyError(
+            "Not published: column(s) " + ", ".join(unclassified) + " look personal by their "
+            "name and their model YAML does not classify them (meta: {personal: <kind>}, or "
+            "{personal: none}); BI would read them in clear.")
+
+
 def write_bi_file(candidate: Path, target: Path, key: bytes,
                   forgotten: set[str] | frozenset[str] = frozenset()) -> BiSummary:
     """Write `target` (a new file) with the BI schemas of `candidate`, personal columns
@@ -331,13 +372,7 @@ def write_bi_file(candidate: Path, target: Path, key: bytes,
     columns: dict[tuple[str, str], list[str]] = {}
     for schema, table, column in relations:
         columns.setdefault((schema, table), []).append(column)
-    unclassified = [f"{s}.{t}.{c}" for (s, t), cols in columns.items() for c in cols
-                    if PERSONAL_NAME.search(c.lower()) and (s, t, c) not in classified]
-    if unclassified:
-        raise PrivacyError(
-            "Not published: column(s) " + ", ".join(unclassified) + " look personal by their "
-            "name and their model YAML does not classify them (meta: {personal: <kind>}, or "
-            "{personal: none}); BI would read them in clear.")
+    _refuse_unclassified(columns, classified)
     partial = target.with_name(f".{target.name}.partial")
     for file in (partial, Path(f"{partial}.wal")):
         file.unlink(missing_ok=True)

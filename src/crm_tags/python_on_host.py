@@ -7,19 +7,21 @@ Python models they are disabled (dbt_project.yml) and a SQL stand-in of the same
 python_models.<name>, which this module fills. `crm-tags build` then runs dbt in waves:
 
   1. dbt build everything that is not downstream of a Python model;
-  2. for each Python model in graph order: call the model's own `model(dbt, session)` here,
-     with its refs read from the engine into an in-memory DuckDB session (the relations the
-     model code works with are then the same as under dbt-duckdb), write its result into
-     python_models.<name> (replaced, or for an incremental model its unique_key rows
-     replaced), then dbt build the stand-in (and its tests);
-  3. dbt build them and everything downstream (the tests that read several models).
+  2. for each Python model, after every Python model upstream of it (also through SQL models:
+     a Python model reading customer_profile, which reads the ltv tag): call the model's own
+     `model(dbt, session)` here, in the project folder, with its refs read from the engine
+     into an in-memory DuckDB session (the relations the model code works with are then the
+     same as under dbt-duckdb), write its result into python_models.<name> (replaced, or for
+     an incremental model its unique_key rows replaced), then dbt build the nodes whose last
+     Python ancestor it is: its stand-in, what reads it, and their tests (plan_waves).
 
-The same code on the same inputs gives the same values: the LTV tag equals DuckDB's to 1e-6
-(tests/test_postgres.py checks it row for row).
+The same code on the same inputs gives the same values: the LTV tag equals DuckDB's to 1e-6,
+the segments' members equal DuckDB's (tests/test_postgres.py checks them row for row).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 from collections.abc import Callable
@@ -99,7 +101,16 @@ def read_relation(conn, schema: str, name: str) -> pa.Table:
         schema_ = pa.schema([(c, _arrow_type(t, p, s)) for c, t, p, s in columns])
         cur.execute(f'select * from "{schema}"."{name}"')
         rows = cur.fetchall()
-    arrays = [pa.array([row[i] for row in rows], type=field.type) for i, field in enumerate(schema_)]
+    arrays = []
+    for i, field in enumerate(schema_):
+        values = [row[i] for row in rows]
+        if columns[i][1] == "numeric" and columns[i][2] is None:
+            # an unconstrained numeric (a sum of integers or decimals): a decimal with the
+            # scale its values need, so the Python model compares exact values as DuckDB does
+            scale = max([-v.as_tuple().exponent for v in values if v is not None and v.is_finite()] or [0])
+            field = pa.field(field.name, pa.decimal128(38, max(scale, 0)))
+            schema_ = schema_.set(i, field)
+        arrays.append(pa.array(values, type=field.type))
     return pa.Table.from_arrays(arrays, schema=schema_)
 
 
@@ -194,13 +205,15 @@ def python_models(manifest: dict) -> list[dict]:
 def run_model(conn, manifest: dict, node: dict, project_dir: Path = PROJECT_DIR) -> pa.Table:
     """Run one Python model's `model(dbt, session)` on the host and store its result."""
     path = Path(project_dir) / node["original_file_path"]
+    # dbt runs a model in the project folder (the segments file is found from there)
     spec = importlib.util.spec_from_file_location(f"crm_tags_host_model_{node['name']}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     session = duckdb.connect()
     try:
         dbt = HostDbt(conn, session, manifest, node)
-        result = module.model(dbt, session)
+        with contextlib.chdir(project_dir):
+            result = module.model(dbt, session)
         if isinstance(result, duckdb.DuckDBPyRelation):
             result = result.arrow()
         if isinstance(result, pa.RecordBatchReader):
@@ -214,6 +227,55 @@ def run_model(conn, manifest: dict, node: dict, project_dir: Path = PROJECT_DIR)
         session.close()
 
 
+def _parents(manifest: dict) -> dict[str, list[str]]:
+    """Every enabled node (unit tests included) with its enabled parents."""
+    nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
+    return {uid: [p for p in (node.get("depends_on") or {}).get("nodes", []) if p in nodes]
+            for uid, node in nodes.items()}
+
+
+def plan_waves(manifest: dict) -> list[tuple[dict, list[str]]]:
+    """The Python models in the order they run on the host, each with the dbt nodes to build
+    right after it (by name): the nodes whose last Python ancestor it is (its stand-in, what
+    reads it and their data tests). A Python model runs after every Python model upstream of it,
+    also through SQL models (a Python model reading customer_profile, which reads the ltv tag),
+    and after those SQL models (built in an earlier wave). Nodes with no Python ancestor are
+    built first (`--exclude <each Python model>+`)."""
+    models = python_models(manifest)
+    parents = _parents(manifest)
+    stand_ins = {n["name"]: uid for uid, n in manifest["nodes"].items()
+                 if n["resource_type"] == "model" and n["name"] in {m["name"] for m in models}}
+    upstream: dict[str, set[str]] = {}
+    for uid in _graph_order(parents):
+        upstream[uid] = set().union(*([{p} | upstream[p] for p in parents[uid]] or [set()]))
+    python = set(stand_ins.values())
+    order = sorted(models, key=lambda m: (len(upstream[stand_ins[m["name"]]] & python), m["name"]))
+    index = {stand_ins[m["name"]]: n for n, m in enumerate(order)}
+    waves: list[list[str]] = [[] for _ in order]
+    nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
+    for uid, node in nodes.items():
+        reached = [index[p] for p in (upstream[uid] | {uid}) & python]
+        if reached and node["resource_type"] != "unit_test":  # unit tests go with their model
+            waves[max(reached)].append(node["name"])
+    return list(zip(order, [sorted(w) for w in waves], strict=True))
+
+
+def _graph_order(parents: dict[str, list[str]]) -> list[str]:
+    """The nodes, parents before children."""
+    ordered, done = [], set()
+    for start in sorted(parents):
+        stack = [(start, False)]
+        while stack:
+            uid, expanded = stack.pop()
+            if expanded:
+                ordered.append(uid)
+            elif uid not in done:
+                done.add(uid)
+                stack.append((uid, True))
+                stack.extend((p, False) for p in parents[uid] if p not in done)
+    return ordered
+
+
 def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], Any] | None,
                    manifest_path: Callable[[], Path], build_args: list[str],
                    run_one: Callable[[Path, dict], None] | None = None) -> str:
@@ -225,24 +287,28 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
     in a process of its own, crm_tags.spark_host)."""
     output = run_dbt(["parse"])
     manifest = json.loads(manifest_path().read_text())
-    models = python_models(manifest)
-    if not models:
+    waves = plan_waves(manifest)
+    if not waves:
         return output + run_dbt(["build", *build_args])
-    names = [m["name"] for m in models]
-    output += run_dbt(["build", *build_args, "--exclude", *[f"{n}+" for n in names]])
+    # the tag models this build computes (all), for tag_runs and the histories
+    # (macros/history.sql computed_tag_codes): each wave's own selection holds only some of
+    # them. Other models named tag_* in the list are not tag models and are ignored there.
+    tag_models = sorted(n["name"] for n in manifest["nodes"].values()
+                        if n["resource_type"] == "model" and n["name"].startswith("tag_"))
+    build_args = [*build_args, "--vars", json.dumps({"computed_tag_models": tag_models})]
+    output += run_dbt(["build", *build_args, "--exclude", *[f"{m['name']}+" for m, _ in waves]])
     conn = connect() if run_one is None else None
     try:
-        for node in models:
+        for node, names in waves:
             if run_one is None:
                 run_model(conn, manifest, node)
             else:
                 run_one(manifest_path(), node)
-            # the stand-in and its own tests; tests that also read later models run in step 3
-            output += run_dbt(["build", *build_args, "--select", node["name"],
+            # the stand-in, what reads it (last), the data tests listed; unit tests of those
+            # models (cautious: their only parent is selected)
+            output += run_dbt(["build", *build_args, "--select", *names,
                                "--indirect-selection", "cautious"])
     finally:
         if conn is not None:
             conn.close()
-    # the stand-ins again (views: cheap), so every test touching them runs once all is built
-    output += run_dbt(["build", *build_args, "--select", *[f"{n}+" for n in names]])
     return output

@@ -1,6 +1,7 @@
 """Tag distributions: the share of customers holding each tag value, now and at the last publish.
 
-The current distribution is a query over marts.customer_tags (in DuckDB). When the gated
+The current distribution is a query over marts.customer_tags, run in the warehouse's engine
+(DuckDB, or PostgreSQL through crm_tags.quality.connection: the SQL here is portable). When the gated
 pipeline publishes a warehouse, it appends that distribution to
 audit.tag_distribution_history and names the published run in audit.published_run; the next
 gate compares against the latest recorded run other than the warehouse's own.
@@ -46,7 +47,8 @@ def distribution_sql() -> str:
             catalog_values.tag_code,
             catalog_values.tag_value,
             coalesce(held.customers, 0) as customers,
-            coalesce(held.customers, 0) / nullif(population.customers, 0) as share,
+            cast(coalesce(held.customers, 0) as double precision)
+                / nullif(population.customers, 0) as share
         from catalog_values
         cross join population
         left join held
@@ -58,7 +60,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
     schema, name = qualified_name.split(".")
     return bool(con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, name],
+        [schema, name]
     ).fetchone()[0])
 
 
@@ -88,14 +90,14 @@ def previous_run(con: duckdb.DuckDBPyConnection,
     row = con.execute(
         f"""
         select run_id, max(as_of_date), max(population),
-            list(tag_code || ':' || tag_value)
+            array_agg(tag_code || ':' || tag_value)
         from {HISTORY_TABLE}
         where run_id is distinct from ?
         group by run_id
         having ? is null or max(as_of_date) is null or max(as_of_date) <= ?
         order by max(as_of_date) desc nulls last, max(recorded_at) desc limit 1
         """,
-        [own, run_date, run_date],
+        [own, run_date, run_date]
     ).fetchone()
     if row is None:
         return None
@@ -109,19 +111,20 @@ def record_run(con: duckdb.DuckDBPyConnection, run_id: str, recorded_at: dt.date
     con.execute(f"""
         create table if not exists {HISTORY_TABLE} (
             run_id varchar, as_of_date date, recorded_at timestamp, population bigint,
-            tag_code varchar, tag_value varchar, customers bigint, share double
+            tag_code varchar, tag_value varchar, customers bigint, share double precision
         )
     """)
     con.execute(
         f"""
         insert into {HISTORY_TABLE}
-        select ?, (select max(as_of_date) from audit.reconciliation), ?,
-               (select count(*) from marts.customer_profile),
+        select cast(? as varchar), (select max(as_of_date) from audit.reconciliation),
+               cast(? as timestamp), (select count(*) from marts.customer_profile),
                tag_code, tag_value, customers, share
-        from ({distribution_sql()})
+        from ({distribution_sql()}) as current_run
         """,
-        [run_id, recorded_at],
+        [run_id, recorded_at]
     )
-    con.execute(f"create or replace table {PUBLISHED_RUN_TABLE} as select ? as run_id, "
+    con.execute(f"drop table if exists {PUBLISHED_RUN_TABLE}")
+    con.execute(f"create table {PUBLISHED_RUN_TABLE} as select cast(? as varchar) as run_id, "
                 "(select max(as_of_date) from audit.reconciliation) as as_of_date, "
                 "cast(? as timestamp) as published_at", [run_id, recorded_at])

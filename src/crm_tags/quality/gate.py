@@ -18,10 +18,12 @@ crm_tags.quality.publish, which imports this module; this module never imports i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.util
 import logging
+import os
 import re
 import shutil
 import time
@@ -36,6 +38,7 @@ import yaml
 
 from crm_tags import PROJECT_DIR
 from crm_tags.contract import landing_tables
+from crm_tags.quality.connection import for_engine, pg_connection, pg_label, pg_url
 from crm_tags.quality.distribution import previous_run
 from crm_tags.quality.lineage import load_manifest, tag_lineage
 from crm_tags.quality.spec import CatalogTag, GateFacts, Suite, Table
@@ -45,6 +48,7 @@ DEFAULT_RUNTIME_DIR = EXPECTATIONS_DIR / "uncommitted"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "data" / "warehouse.duckdb"
 POLICY = EXPECTATIONS_DIR / "gate.yml"
 DATASOURCE = "warehouse"
+PG_URL_VARIABLE = "CRM_GATE_PG_URL"
 
 
 @dataclass
@@ -145,8 +149,18 @@ def load_policy(path: Path | None = None) -> dict:
     return yaml.safe_load(Path(path or POLICY).read_text())
 
 
-def read_facts(warehouse: Path, manifest: dict, policy: dict) -> GateFacts:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+@contextlib.contextmanager
+def _facts_connection(warehouse: Path, engine: str):
+    if engine == "postgres":
+        with pg_connection() as con:
+            yield con
+    else:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            yield con
+
+
+def read_facts(warehouse: Path, manifest: dict, policy: dict, engine: str = "duckdb") -> GateFacts:
+    with _facts_connection(warehouse, engine) as con:
         run_date = con.execute("select max(as_of_date) from audit.reconciliation").fetchone()[0]
         customers = con.execute("select count(*) from marts.customer_profile").fetchone()[0]
         catalog = {
@@ -163,6 +177,9 @@ def read_facts(warehouse: Path, manifest: dict, policy: dict) -> GateFacts:
         ).fetchall():
             catalog_values.setdefault(tag_code, []).append(tag_value)
         previous = previous_run(con, run_date)
+        relations = frozenset(row[0] for row in con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables"
+            " where table_schema = 'marts'").fetchall())
     lineage = tag_lineage(manifest, {code: tag.source_tables for code, tag in catalog.items()})
     return GateFacts(
         run_date=run_date or dt.date.today(),
@@ -173,6 +190,8 @@ def read_facts(warehouse: Path, manifest: dict, policy: dict) -> GateFacts:
         contract=landing_tables(),
         lineage=lineage,
         previous=previous,
+        relations=relations,
+        engine=engine,
     )
 
 
@@ -197,7 +216,8 @@ def load_checkpoint_module(name: str) -> ModuleType:
 # GX: the runtime project, compiling suites, reading results.
 # ------------------------------------------------------------------------------------------
 
-def open_context(project_dir: Path, warehouse: Path, suites: list[Suite]):  # -> FileDataContext
+def open_context(project_dir: Path, warehouse: Path, suites: list[Suite],
+                 engine: str = "duckdb"):  # -> FileDataContext
     """A file-backed GX project in `project_dir`, from the committed expectations/ config.
 
     The warehouse datasource and one asset per suite are written into the project file in one
@@ -206,6 +226,7 @@ def open_context(project_dir: Path, warehouse: Path, suites: list[Suite]):  # ->
     """
     import great_expectations as gx
 
+    from crm_tags.load import pg_connect_kwargs
     from crm_tags.quality.duckdb_datasource import duckdb_url
 
     project_dir.mkdir(parents=True, exist_ok=True)
@@ -222,9 +243,20 @@ def open_context(project_dir: Path, warehouse: Path, suites: list[Suite]):  # ->
                                   "batch_definitions": batch_definitions}
         else:
             # GX takes only queries starting with SELECT; CTEs go inside a derived table.
-            query = f"select * from (\n{suite.asset.sql.strip()}\n) as checked"
+            query = f"select * from (\n{for_engine(suite.asset.sql.strip(), engine)}\n) as checked"
             assets[suite.name] = {"type": "query", "query": query,
                                   "batch_definitions": batch_definitions}
+    if engine == "postgres":
+        # GX's own PostgreSQL datasource (SQLAlchemy + psycopg2): every metric a query run by
+        # the server; query assets materialised once into a temporary table there
+        # the URL as a GX config variable: no password in the project file (and GX's URL check
+        # refuses a unix-socket URL, which has no host)
+        os.environ[PG_URL_VARIABLE] = pg_url(pg_connect_kwargs())
+        config["fluent_datasources"] = {DATASOURCE: {
+            "type": "postgres", "connection_string": "${" + PG_URL_VARIABLE + "}",
+            "create_temp_table": True, "assets": assets}}
+        (project_dir / "great_expectations.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+        return gx.get_context(mode="file", context_root_dir=str(project_dir))
     config["fluent_datasources"] = {DATASOURCE: {
         "type": "duckdb",
         "connection_string": duckdb_url(warehouse),
@@ -440,6 +472,7 @@ def run_gate(
     policy: Path | None = None,
     checkpoints: list[str] | None = None,
     build_docs: bool = True,
+    engine: str = "duckdb",
 ) -> GateResult:
     """Run every checkpoint on `warehouse` (read-only) and return what it found.
 
@@ -447,21 +480,31 @@ def run_gate(
     code into <runtime_dir>/dbt_target. runtime_dir: where each warehouse's GX project,
     validation results and Data Docs go, one directory per warehouse (site_dir; default
     expectations/uncommitted/). policy: the steward's numbers (default expectations/gate.yml).
+    engine="postgres": the warehouse is the postgres target's database (CRM_PG_* settings;
+    `warehouse` is not read), every check runs there.
     """
     started = time.monotonic()
-    warehouse = Path(warehouse).resolve()
     runtime_dir = Path(runtime_dir or DEFAULT_RUNTIME_DIR).resolve()
-    result = GateResult(passed=False, warehouse=warehouse, run_date=None, customers=0)
-    if not warehouse.exists():
-        result.failures.append(Finding("gate", "gate", "critical", "The warehouse file is missing.",
-                                       str(warehouse)))
-        return result
+    if engine == "postgres":
+        from crm_tags.load import pg_connect_kwargs
 
-    site = site_dir(runtime_dir, warehouse)
+        label = pg_label(pg_connect_kwargs())
+        result = GateResult(passed=False, warehouse=label, run_date=None, customers=0)
+        site = runtime_dir / f"postgres-{hashlib.sha1(label.encode()).hexdigest()[:8]}"
+        published = label
+    else:
+        warehouse = Path(warehouse).resolve()
+        result = GateResult(passed=False, warehouse=warehouse, run_date=None, customers=0)
+        if not warehouse.exists():
+            result.failures.append(Finding("gate", "gate", "critical",
+                                           "The warehouse file is missing.", str(warehouse)))
+            return result
+        site = site_dir(runtime_dir, warehouse)
+        published = published_warehouse(warehouse)
     policy_doc = load_policy(policy)
     try:
         manifest_path = manifest or parse_manifest(runtime_dir / "dbt_target")
-        facts = read_facts(warehouse, load_manifest(manifest_path), policy_doc)
+        facts = read_facts(warehouse, load_manifest(manifest_path), policy_doc, engine)
     except Exception as error:  # noqa: BLE001 - no facts, no gate: say why and block
         _block(result, "gate", "gate",
                "The gate could not read the warehouse or the dbt lineage, so nothing was "
@@ -490,7 +533,7 @@ def run_gate(
 
         try:
             result.data_docs, result.data_docs_run = write_site(
-                site / "data_docs", result, published_warehouse(warehouse))
+                site / "data_docs", result, published)
         except Exception as error:  # noqa: BLE001 - the docs report the gate; they do not gate
             result.notes.append(f"Data Docs could not be written: {_first_line(error)}")
     return result
@@ -503,6 +546,8 @@ def _validate(result: GateResult, facts: GateFacts, warehouse: Path, site: Path,
 
     import crm_tags.quality.duckdb_datasource  # noqa: F401 - registers the `duckdb` datasource type
 
+    run_name = Path(str(warehouse)).stem if facts.engine == "duckdb" else "postgres"
+
     plan: list[tuple[str, list[Suite]]] = []
     for name in checkpoints:
         try:
@@ -511,8 +556,8 @@ def _validate(result: GateResult, facts: GateFacts, warehouse: Path, site: Path,
             _block(result, name, name,
                    "This checkpoint could not be built from its suite file, so its data is "
                    "unverified.", _first_line(error), f"expectations/suites/{name}.py")
-    context = open_context(site, warehouse, [s for _, suites in plan for s in suites])
-    run_id = RunIdentifier(run_name=f"{facts.run_date}_{warehouse.stem}",
+    context = open_context(site, warehouse, [s for _, suites in plan for s in suites], facts.engine)
+    run_id = RunIdentifier(run_name=f"{facts.run_date}_{run_name}",
                            run_time=result.started_at)
     try:
         for name, suites in plan:

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IDENTITY_TABLES = frozenset({"crm.accounts", "crm.contacts"})
+# On engines without dbt Python models a SQL stand-in reads the host-run model's result
+# (docs/engines.md): that output is no raw table; the stand-in's other parents are the model's.
+HOST_RUN_OUTPUTS = frozenset({"python_models"})
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ def upstream_sources(manifest: dict, node_id: str) -> frozenset[str]:
         seen.add(current)
         if current in sources:
             source = sources[current]
-            found.add(f"{source['source_name']}.{source['name']}")
+            if source["source_name"] not in HOST_RUN_OUTPUTS:
+                found.add(f"{source['source_name']}.{source['name']}")
         elif current in nodes:
             stack.extend(nodes[current].get("depends_on", {}).get("nodes", []))
     return frozenset(found)

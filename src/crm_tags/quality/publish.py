@@ -36,7 +36,7 @@ import datetime as dt
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +55,11 @@ from crm_tags.privacy import (
 from crm_tags.quality.distribution import HISTORY_TABLE, PUBLISHED_RUN_TABLE, record_run
 from crm_tags.quality.gate import GateResult, run_gate
 from crm_tags.warehouse_lock import WarehouseLocked, lock_holders, no_writer
+
+# Models that count what the erasure deletes (marts.segment_members), rebuilt after it.
+RECOUNTED = ("segment_catalog", "segment_runs")
+RECOUNTED_FROM = frozenset({"marts.segment_members", "marts.segment_matches",
+                            "marts.segment_membership_history"})
 
 
 @dataclass
@@ -149,8 +154,14 @@ def build_and_publish(
     except DbtError:
         _keep_rejected(candidate, warehouse)
         raise
+
+    def recount(run_date: dt.date | None) -> None:
+        # the erasure ran after dbt: the segments' counts are recomputed by their own models
+        build(raw_dir, candidate, run_date or as_of, select=" ".join(RECOUNTED),
+              target_path=target_path, quiet=True, unit_tests=False)
+
     result = gate_and_publish(candidate, warehouse, manifest=target_path / "manifest.json",
-                              runtime_dir=runtime_dir, policy=policy)
+                              runtime_dir=runtime_dir, policy=policy, recount=recount)
     result.build_seconds = time.monotonic() - started - result.gate_seconds
     return result
 
@@ -162,10 +173,12 @@ def gate_and_publish(
     manifest: Path | None = None,
     runtime_dir: Path | None = None,
     policy: Path | None = None,
+    recount: Callable[[dt.date | None], None] | None = None,
 ) -> PublishResult:
     """Audit an already built `candidate` and, if it passes, publish it over `warehouse`.
 
-    manifest, runtime_dir, policy: as for crm_tags.quality.gate.run_gate.
+    manifest, runtime_dir, policy: as for crm_tags.quality.gate.run_gate. recount: rebuilds
+    the counting models (RECOUNTED) in the candidate for a run date, after the erasure (publish).
     """
     warehouse, candidate = Path(warehouse).resolve(), Path(candidate).resolve()
     carried = prepare_candidate(warehouse, candidate)
@@ -182,18 +195,19 @@ def gate_and_publish(
     try:
         with duckdb.connect(str(candidate)) as con:
             record_run(con, run_id, now)
-        privacy = publish(candidate, warehouse)
+        privacy = publish(candidate, warehouse,
+                          recount=(lambda: recount(gate.run_date)) if recount else None)
     except PrivacyError as error:
         return PublishResult(False, warehouse, _keep_rejected(candidate, warehouse), gate,
                              error=str(error), gate_seconds=gate_seconds)
-    except (WarehouseLocked, duckdb.Error) as error:
+    except (WarehouseLocked, duckdb.Error, DbtError) as error:
         return PublishResult(False, warehouse, _keep_rejected(candidate, warehouse), gate,
                              error=f"Publishing failed: {error}", gate_seconds=gate_seconds)
     return PublishResult(True, warehouse, None, gate, gate_seconds=gate_seconds, run_id=run_id,
                          privacy=privacy)
 
 
-def publish(candidate: Path, warehouse: Path) -> str:
+def publish(candidate: Path, warehouse: Path, recount: Callable[[], None] | None = None) -> str:
     """Atomically replace `warehouse` by `candidate` (same directory, so one rename): readers
     see the old file or the new one, never a mix; open connections keep the old file. Returns
     what was erased and pseudonymised (crm_tags.privacy), one paragraph.
@@ -203,6 +217,9 @@ def publish(candidate: Path, warehouse: Path) -> str:
     is renamed into place with the warehouse. Raises PrivacyError (nothing renamed) without
     the masking key or for an unclassified column that looks personal.
 
+    recount: rebuilds the segments' counting models (RECOUNTED) after an erasure that deleted
+    members, so the published counts agree with the published members.
+
     Takes only a read lock on the old files, so BI connections holding them never stop a
     publish; raises WarehouseLocked, naming the process, while another process writes one (its
     work would vanish with the old file)."""
@@ -211,6 +228,10 @@ def publish(candidate: Path, warehouse: Path) -> str:
     customers = forgotten_customers(erasure_log_path(warehouse))
     with duckdb.connect(str(candidate)) as con:
         erased = erase_forgotten(con, customers)
+    if recount and any(n for table, n in erased.items() if table in RECOUNTED_FROM):
+        # counts dbt made before the erasure (members per segment, their share) would still
+        # count the forgotten: their own models count the published members again
+        recount()
     checkpoint(candidate)  # the file alone must hold every table: no WAL travels
     bi = bi_path(warehouse)
     bi_candidate = bi.with_name(f".{bi.stem}.candidate{bi.suffix}")

@@ -70,6 +70,8 @@ class GateFacts:
     # the distribution recorded at the last publish (None: this warehouse's first run)
     previous: PublishedDistribution | None = None
     notes: list[str] = field(default_factory=list)  # checks skipped, and why
+    relations: frozenset[str] = frozenset()  # schema.name of every table and view of the marts
+    engine: str = "duckdb"  # where the data is: duckdb | postgres (crm_tags.quality.connection)
 
     @property
     def run_date_sql(self) -> str:

@@ -2,6 +2,7 @@
 
     crm-tags validate                        # audit the warehouse in place (read-only)
     crm-tags validate --build-and-publish    # build a candidate, audit it, publish if it passes
+    CRM_TARGET=postgres crm-tags validate    # the gate in the postgres target's database
 
 The gate is crm_tags.quality.gate; write-audit-publish is crm_tags.quality.publish, which
 imports the gate (never the other way round). This module is the one place that uses both.
@@ -47,9 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from crm_tags.build import current_target
+
+    engine = current_target()  # $CRM_TARGET: on postgres the gate runs in the server
     if args.build_and_publish:
         from crm_tags.build import DbtError
-        from crm_tags.quality.publish import build_and_publish
+
+        if engine == "postgres":
+            from crm_tags.pg_publish import build_and_publish_postgres as build_and_publish
+        else:
+            from crm_tags.quality.publish import build_and_publish
 
         try:
             published = build_and_publish(args.raw_dir, args.warehouse, args.as_of,
@@ -62,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         print(published.report())
         return 0 if published.published else 1
     result = run_gate(args.warehouse, manifest=args.manifest, runtime_dir=args.runtime_dir,
-                      policy=args.policy, build_docs=not args.no_docs)
+                      policy=args.policy, build_docs=not args.no_docs, engine=engine)
     print(result.report())
     return 0 if result.passed else 1
 

@@ -9,6 +9,8 @@ The predicates are two-valued: a customer without a tag (null in the profile) eq
 so `customer_grade = 'vip'` is false for it and `customer_grade != 'vip'` true; a missing metric
 satisfies no comparison. `not`, `and`, `or` then behave as a marketer reads them.
 
+    segment_conditions(file, vocabulary, tags)   each segment's condition over a row of the
+        profile to which the earlier segments (dependency order) have added their columns
     membership_sql(file, vocabulary, profile, tags)   all segments of a file, in one statement:
         one projection per segment over the profile (in dependency order), then one UNPIVOT to
         (segment_code, customer_id) rows: a single pass over the profile for every segment
@@ -147,41 +149,55 @@ class _Compiler:
                 f"where tag_code = {code} and tag_value = {value}))")
 
 
-def membership_sql(file: SegmentFile, vocabulary: Vocabulary, profile: str,
-                   tags: str) -> Compiled:
-    """One statement: (segment_code, customer_id) for every member of every segment of `file`
-    (a priority list's segment keeps only customers no earlier segment of the list holds).
-    `profile` and `tags` are relations (marts.customer_profile, marts.customer_tags)."""
-    params = _Params()
-    order = file.evaluation_order()
-    if not order:
-        return Compiled("select cast(null as varchar) as segment_code, "
-                        "cast(null as varchar) as customer_id limit 0")
+def segment_conditions(file: SegmentFile, vocabulary: Vocabulary, tags: str, *,
+                       inline: bool = False) -> tuple[list[tuple[str, str]], dict[str, object]]:
+    """(code, condition) of each segment of `file` in evaluation order, and the bound values.
+    A condition is a predicate over one row of the profile to which every earlier segment
+    has added its column (segment_column(code), read by in_segment()); a priority list's
+    segment excludes the members of the list's earlier segments (first match wins). inline:
+    values as escaped literals (the dbt model segment_members reads the conditions from
+    intermediate.segment_definitions, where no parameter can be bound)."""
+    params = _Params(inline)
 
     def earlier_segment(code: str, _params: _Params) -> str:
         return segment_column(code)  # computed by an earlier layer
 
     compiler = _Compiler(vocabulary, tags, params, earlier_segment)
-    layers = [f"segment_layer_0 as (select * from {profile})"]
-    for number, segment in enumerate(order, start=1):
+    conditions = []
+    for segment in file.evaluation_order():
         condition = compiler.node(segment.tree)
         earlier = _earlier_in_list(file, segment)
         if earlier:
-            # first match wins: the members of the list's earlier segments are taken
             condition = (f"({condition} and not ("
                          + " or ".join(segment_column(c) for c in earlier) + "))")
+        conditions.append((segment.code, condition))
+    return conditions, params.values
+
+
+def membership_sql(file: SegmentFile, vocabulary: Vocabulary, profile: str,
+                   tags: str) -> Compiled:
+    """One statement: (segment_code, customer_id) for every member of every segment of `file`
+    (a priority list's segment keeps only customers no earlier segment of the list holds).
+    `profile` and `tags` are relations (marts.customer_profile, marts.customer_tags). The
+    same layers as the dbt model segment_members (macros/segments.sql, segment_layers)."""
+    conditions, params = segment_conditions(file, vocabulary, tags)
+    if not conditions:
+        return Compiled("select cast(null as varchar) as segment_code, "
+                        "cast(null as varchar) as customer_id limit 0")
+    layers = [f"segment_layer_0 as (select * from {profile})"]
+    for number, (code, condition) in enumerate(conditions, start=1):
         layers.append(f"segment_layer_{number} as (select *, {condition} as "
-                      f"{segment_column(segment.code)} from segment_layer_{number - 1})")
-    columns = ", ".join(segment_column(s.code) for s in order)
+                      f"{segment_column(code)} from segment_layer_{number - 1})")
+    columns = ", ".join(segment_column(code) for code, _ in conditions)
     sql = (
         "with\n" + ",\n".join(layers) + ",\n"
-        f"matched as (select customer_id, {columns} from segment_layer_{len(order)})\n"
+        f"matched as (select customer_id, {columns} from segment_layer_{len(conditions)})\n"
         f"select substr(segment_code, {len(SEGMENT_COLUMN_PREFIX) + 1}) as segment_code, "
         "customer_id\n"
         f"from (unpivot matched on {columns} into name segment_code value is_member)\n"
         "where is_member"
     )
-    return Compiled(sql, params.values)
+    return Compiled(sql, params)
 
 
 def _earlier_in_list(file: SegmentFile, segment) -> list[str]:

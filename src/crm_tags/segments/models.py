@@ -1,10 +1,12 @@
-"""What the dbt Python models of models/marts/segments/ run (kept here, importable and tested).
+"""What the dbt Python model segment_definitions runs (kept here, importable and tested).
 
-Both models read the segments file and check it against the catalog tables this very build has
+It reads the segments file and checks it against the catalog tables this very build has
 just made (reference.tag_definitions, reference.tag_value_definitions: the category tags'
 values are the categories of this run's data) and the category seeds, so a bad definition
 fails the build and nothing is published. `crm-tags build` and Dagster check the file before dbt starts as well
-(crm_tags.segments.check.check_before_build).
+(crm_tags.segments.check.check_before_build). Each segment's row carries its condition compiled to
+SQL (values as escaped literals), which the SQL model segment_members runs for all segments in
+one statement (macros/segments.sql).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from crm_tags.segments.compile import membership_sql
+from crm_tags.segments.compile import segment_conditions
 from crm_tags.segments.definitions import (
     SegmentFile,
     load_segments,
@@ -39,9 +41,15 @@ DEFINITION_SCHEMA = pa.schema([
     ("segments_read", pa.string()),
     ("evaluation_order", pa.int32()),
     ("definition_hash", pa.string()),
+    ("member_condition", pa.string()),
     ("source_file", pa.string()),
     ("source_line", pa.int32()),
 ])
+
+
+# The relation the member conditions read the multi-valued tags from: a CTE of the model
+# segment_members (marts.customer_tags).
+MEMBER_TAGS = "segment_tags"
 
 
 def relation_sql(relation: duckdb.DuckDBPyRelation) -> str:
@@ -67,6 +75,8 @@ def definitions_table(con: duckdb.DuckDBPyConnection, project_dir: Path,
     file, vocabulary = checked_file(project_dir, tag_definitions, tag_values, category_seeds,
                                     con)
     order = {s.code: n for n, s in enumerate(file.evaluation_order(), start=1)}
+    conditions, _ = segment_conditions(file, vocabulary, MEMBER_TAGS, inline=True)
+    condition = dict(conditions)
     rows = []
     for segment in file.segments:
         names = segment.names_read
@@ -86,20 +96,8 @@ def definitions_table(con: duckdb.DuckDBPyConnection, project_dir: Path,
             "segments_read": " ".join(segment.segments_read),
             "evaluation_order": order[segment.code],
             "definition_hash": segment.definition_hash,
+            "member_condition": condition[segment.code],
             "source_file": str(file.path.name),
             "source_line": segment.line,
         })
     return pa.Table.from_pylist(rows, schema=DEFINITION_SCHEMA)
-
-
-def matches(con: duckdb.DuckDBPyConnection, project_dir: Path,
-            profile: duckdb.DuckDBPyRelation, tags: duckdb.DuckDBPyRelation,
-            tag_definitions: duckdb.DuckDBPyRelation,
-            tag_values: duckdb.DuckDBPyRelation,
-            category_seeds: list[duckdb.DuckDBPyRelation]) -> duckdb.DuckDBPyRelation:
-    """(segment_code, customer_id) of every segment's members, priority lists applied
-    (model segment_matches): one SQL statement, values bound as parameters."""
-    file, vocabulary = checked_file(project_dir, tag_definitions, tag_values, category_seeds,
-                                    con)
-    compiled = membership_sql(file, vocabulary, relation_sql(profile), relation_sql(tags))
-    return con.sql(compiled.sql, params=compiled.params or None)
