@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint lint-sql docs lock dagster clean
+.PHONY: install install-spark demo test lint lint-sql docs lock dagster clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -12,6 +12,15 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The spark target's extra (dbt-spark + pyspark, ~0.5 GB; Java 17 runs it): its pins do not
+# conflict with requirements.lock, so it goes into the same .venv (docs/engines.md, "Spark").
+SPARK_STAMP := $(VENV)/.installed-spark
+$(SPARK_STAMP): $(STAMP) requirements-spark.lock
+	$(VENV)/bin/pip install --quiet -r requirements.lock -r requirements-spark.lock
+	touch $(SPARK_STAMP)
+
+install-spark: $(SPARK_STAMP)
 
 # Generate a demo landing zone, dbt build, quality gate, print a tag summary.
 demo: $(STAMP)

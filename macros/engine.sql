@@ -16,6 +16,8 @@
 
 {% macro duckdb__type_double() -%}double{%- endmacro %}
 
+{% macro spark__type_double() -%}double{%- endmacro %}
+
 
 {#
     `alias.*` without `except_columns`: DuckDB's `* exclude (...)`; elsewhere the relation's
@@ -64,6 +66,10 @@
     hash({{ columns | join(', ') }})
 {%- endmacro %}
 
+{% macro spark__key_hash(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
+
 
 {# A timestamp as 'YYYY-MM-DD HH:MM:SS' text (fractions of a second dropped). #}
 {% macro format_timestamp_seconds(expression) -%}
@@ -76,6 +82,10 @@
 
 {% macro duckdb__format_timestamp_seconds(expression) -%}
     strftime({{ expression }}, '%Y-%m-%d %H:%M:%S')
+{%- endmacro %}
+
+{% macro spark__format_timestamp_seconds(expression) -%}
+    date_format({{ expression }}, 'yyyy-MM-dd HH:mm:ss')
 {%- endmacro %}
 
 
@@ -108,11 +118,13 @@
     elsewhere delete+insert on the key, and a post-hook deletes the tombstones it inserted.
 #}
 {% macro tombstone_strategy() -%}
-    {{ return('merge' if target.type == 'duckdb' else 'delete+insert') }}
+    {#- Spark: a full rebuild per run (macros/spark.sql) -#}
+    {{ return({'duckdb': 'merge', 'spark': 'insert_overwrite'}.get(target.type, 'delete+insert')) }}
 {%- endmacro %}
 
 {% macro tombstone_post_hook() -%}
-    {{ return([] if target.type == 'duckdb' else ['delete from {{ this }} where _is_removed']) }}
+    {#- Spark rebuilds these models in full (macros/spark.sql): no tombstones to delete -#}
+    {{ return([] if target.type in ('duckdb', 'spark') else ['delete from {{ this }} where _is_removed']) }}
 {%- endmacro %}
 
 
@@ -133,6 +145,34 @@
     cast({{ expression }} as {{ dbt.type_string() }})
 {%- endmacro %}
 
+{#
+    Spark prints a DOUBLE as Java does (8.4E-4, 1.0E-5, 1.0E7); DuckDB as Python's repr
+    (0.00084, 1e-05, 10000000.0: the exponent form below 1e-4 and from 1e16). Java's digits
+    are kept and laid out as DuckDB's.
+#}
+{% macro spark__double_to_text(expression) -%}
+    {%- set java = 'cast(' ~ expression ~ ' as string)' -%}
+    {%- set pattern = "'^(-?)([0-9])[.]([0-9]+)E(-?[0-9]+)$'" -%}
+    {%- set sign = 'regexp_extract(' ~ java ~ ', ' ~ pattern ~ ', 1)' -%}
+    {%- set digits = 'regexp_replace(regexp_extract(' ~ java ~ ', ' ~ pattern ~ ', 2) || regexp_extract(' ~ java ~ ', ' ~ pattern ~ ", 3), '0+$', '')" -%}
+    {%- set exponent = 'cast(regexp_extract(' ~ java ~ ', ' ~ pattern ~ ', 4) as int)' -%}
+    case
+        when {{ expression }} = floor({{ expression }}) and abs({{ expression }}) < 1e15
+            then cast(cast({{ expression }} as bigint) as string) || '.0'
+        when {{ java }} not like '%E%' then {{ java }}
+        when {{ exponent }} < -4 or {{ exponent }} >= 16
+            then {{ sign }} || substr({{ digits }}, 1, 1)
+                || case when length({{ digits }}) > 1 then '.' || substr({{ digits }}, 2) else '' end
+                || 'e' || case when {{ exponent }} < 0 then '-' else '+' end
+                || lpad(cast(abs({{ exponent }}) as string), 2, '0')
+        when {{ exponent }} < 0
+            then {{ sign }} || '0.' || repeat('0', -{{ exponent }} - 1) || {{ digits }}
+        when length({{ digits }}) <= {{ exponent }} + 1
+            then {{ sign }} || rpad({{ digits }}, {{ exponent }} + 1, '0') || '.0'
+        else {{ sign }} || substr({{ digits }}, 1, {{ exponent }} + 1) || '.' || substr({{ digits }}, {{ exponent }} + 2)
+    end
+{%- endmacro %}
+
 
 {#
     numerator / denominator rounded to `digits`, as text, the way DuckDB prints it (DuckDB
@@ -151,6 +191,10 @@
     cast(round({{ numerator }} / {{ denominator }}, {{ digits }}) as {{ dbt.type_string() }})
 {%- endmacro %}
 
+{% macro spark__ratio_text(numerator, denominator, digits) -%}
+    {{ double_to_text('cast(round(cast(' ~ numerator ~ ' as decimal(38, 12)) / ' ~ denominator ~ ', ' ~ digits ~ ') as double)') }}
+{%- endmacro %}
+
 
 {#
     Post-hook of every model (dbt_project.yml): PostgreSQL plans a query by table statistics,
@@ -167,3 +211,30 @@
 {%- endmacro %}
 
 {% macro duckdb__analyze_after_build() -%}{%- endmacro %}
+
+{#- Spark: dbt-spark's tables carry no planner statistics worth an extra scan here -#}
+{% macro spark__analyze_after_build() -%}{%- endmacro %}
+
+
+{# string_agg in a given order: DuckDB's and PostgreSQL's `order by` inside the call, Spark's (4.0+) `within group`. #}
+{% macro ordered_string_agg(measure, delimiter, order_by) -%}
+    {{ return(adapter.dispatch('ordered_string_agg', 'crm_tags')(measure, delimiter, order_by)) }}
+{%- endmacro %}
+
+{% macro default__ordered_string_agg(measure, delimiter, order_by) -%}
+    string_agg({{ measure }}, {{ delimiter }} order by {{ order_by }})
+{%- endmacro %}
+
+{% macro spark__ordered_string_agg(measure, delimiter, order_by) -%}
+    string_agg({{ measure }}, {{ delimiter }}) within group (order by {{ order_by }})
+{%- endmacro %}
+
+
+{# The character of a Unicode code point: chr(); Spark's chr() takes the code modulo 256, so the character itself, as a literal. #}
+{% macro unicode_char(code) -%}
+    {{ return(adapter.dispatch('unicode_char', 'crm_tags')(code)) }}
+{%- endmacro %}
+
+{% macro default__unicode_char(code) -%}chr({{ code }}){%- endmacro %}
+
+{% macro spark__unicode_char(code) -%}'{{ "%c" | format(code) }}'{%- endmacro %}

@@ -105,7 +105,7 @@
     {#- the rule's name is hashed too: lines mapped under an earlier rule (unlisted text -> other)
         are re-mapped once -#}
     select {{ mapping_fingerprint("'unlisted text keeps its own code;'
-        || string_agg(category_text || '=' || category_code, ';' order by category_text, category_code)") }}
+        || " ~ ordered_string_agg("category_text || '=' || category_code", "';'", 'category_text, category_code')) }}
         as version
     from {{ ref('category_mapping') }}
 {%- endmacro %}

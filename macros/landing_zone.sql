@@ -208,3 +208,193 @@
         else false
     end
 {%- endmacro %}
+
+
+{#
+    Spark reads the delivery files natively (docs/engines.md, "Spark"). One listing of the
+    zone (the binaryFile source: path, size, mtime of every *.parquet, no content read) gives
+    raw_landing.delivery_files; per table, each file's schema (its Parquet footer, DESCRIBE
+    QUERY) is checked against the contract as on DuckDB (missing column, a type outside the
+    contract type's family whose values do not all cast), then the view reads the files with
+    Spark's file metadata as the file of origin (_metadata.file_path, file_modification_time)
+    and _metadata.row_index as the row number within the file.
+#}
+{% macro spark__register_landing_zone() %}
+    {% if not execute %}{{ return('') }}{% endif %}
+    {% set raw_dir = env_var('CRM_RAW_DIR', 'data/raw').rstrip('/') %}
+    {% do run_query('create schema if not exists raw_landing') %}
+    {% do run_query(
+        "create or replace temporary view crm_landing_listing using binaryFile options (path "
+        ~ _sql_string(raw_dir) ~ ", recursiveFileLookup 'true', pathGlobFilter '*.parquet')"
+    ) %}
+    {% set listing = run_query('select path, length, modificationTime from crm_landing_listing order by path') %}
+    {#
+        Each dbt run registers the zone (on-run-start), and the host waves around the Python
+        models run dbt several times: when the files (path, size, mtime) are those registered
+        last time, the views and the delivery files stand as they are.
+    #}
+    {% set fingerprint_parts = [raw_dir] %}
+    {% for path, size, mtime in listing.rows %}{% do fingerprint_parts.append(path ~ '|' ~ size ~ '|' ~ mtime) %}{% endfor %}
+    {% set fingerprint = local_md5(fingerprint_parts | join('\n')) %}
+    {% if adapter.get_relation(database=none, schema='raw_landing', identifier='registered_zone') is not none %}
+        {% set registered = run_query('select fingerprint from raw_landing.registered_zone').columns[0].values() %}
+        {% if fingerprint in registered %}{{ return('') }}{% endif %}
+        {% do run_query('drop table raw_landing.registered_zone') %}
+    {% endif %}
+    {% set delivery_rows = [] %}
+    {% for source_node in graph.sources.values() | sort(attribute='unique_id') %}
+        {% set landing_path = source_node.meta.get('landing_path') %}
+        {% if landing_path %}
+            {% set files = [] %}
+            {% for path, size, mtime in listing.rows %}
+                {% set parts = path.rsplit('/', 1) %}
+                {% if parts[0].endswith('/' ~ landing_path) %}
+                    {% do files.append({'uri': path, 'name': parts[1], 'size': size, 'mtime': mtime,
+                                        'source_file': landing_path ~ '/' ~ parts[1]}) %}
+                {% endif %}
+            {% endfor %}
+            {% set counts = _spark_register_landing_table(source_node, raw_dir ~ '/' ~ landing_path, landing_path, files) %}
+            {% for f in files %}
+                {% do delivery_rows.append('(' ~ _sql_string(landing_path) ~ ', ' ~ _sql_string(f.source_file)
+                    ~ ', cast(' ~ _sql_string(f.mtime) ~ ' as timestamp), cast(' ~ f.size ~ ' as bigint), cast('
+                    ~ counts.get(f.uri, 0) ~ ' as bigint))') %}
+            {% endfor %}
+        {% endif %}
+    {% endfor %}
+    {% do run_query('drop table if exists raw_landing.delivery_files') %}
+    {% if delivery_rows %}
+        {% set rows_sql = 'select * from values ' ~ delivery_rows | join(', ')
+            ~ ' as files(source_table, source_file, delivered_at, file_bytes, rows_delivered)' %}
+    {% else %}
+        {% set rows_sql = "select cast(null as string) as source_table, cast(null as string) as source_file, "
+            ~ "cast(null as timestamp) as delivered_at, cast(null as bigint) as file_bytes, "
+            ~ "cast(null as bigint) as rows_delivered where false" %}
+    {% endif %}
+    {% do run_query('create table raw_landing.delivery_files using parquet as ' ~ rows_sql) %}
+    {% do run_query('drop table if exists raw_landing.registered_zone') %}
+    {% do run_query("create table raw_landing.registered_zone using parquet as select '" ~ fingerprint ~ "' as fingerprint") %}
+    {{ return('') }}
+{% endmacro %}
+
+
+{% macro _spark_type(contract_type) %}
+    {{ return({'VARCHAR': 'string'}.get(contract_type, contract_type | lower)) }}
+{% endmacro %}
+
+
+{# A Spark data type (DESCRIBE output) -> the coarse family of _parquet_family_sql. #}
+{% macro _spark_family(data_type) %}
+    {% set t = data_type | lower %}
+    {% if t.startswith('decimal') %}{{ return('decimal') }}
+    {% elif t in ('tinyint', 'smallint', 'int', 'bigint') %}{{ return('integer') }}
+    {% elif t in ('float', 'double') %}{{ return('float') }}
+    {% elif t.startswith('timestamp') %}{{ return('timestamp') }}
+    {% elif t in ('date', 'string', 'boolean') %}{{ return(t) }}
+    {% elif t.startswith('varchar') or t.startswith('char') %}{{ return('string') }}
+    {% else %}{{ return('other') }}{% endif %}
+{% endmacro %}
+
+
+{# The families whose values always cast to a contract type (as _family_casts_to_sql). #}
+{% macro _spark_family_casts(family, contract_type) %}
+    {% set ok = {
+        'VARCHAR': ['string', 'integer', 'decimal', 'float', 'boolean', 'date', 'timestamp'],
+        'INTEGER': ['integer'],
+        'DECIMAL(18,2)': ['decimal', 'integer', 'float'],
+        'TIMESTAMP': ['timestamp', 'date'],
+        'DATE': ['date', 'timestamp'],
+        'BOOLEAN': ['boolean'],
+    } %}
+    {{ return(family in ok.get(contract_type, [])) }}
+{% endmacro %}
+
+
+{# Checks one table's files against the contract and creates its view; returns {file uri: rows}. #}
+{% macro _spark_register_landing_table(source_node, folder, table_label, files) %}
+    {% set columns = [] %}
+    {% for column in source_node.columns.values() %}
+        {% do columns.append({'name': column.name | lower, 'type': column.data_type | upper}) %}
+    {% endfor %}
+    {% set relation = source_node.schema ~ '.' ~ source_node.identifier %}
+    {% do run_query('create schema if not exists ' ~ source_node.schema) %}
+
+    {% if files | length == 0 %}
+        {% set typed_nulls = [] %}
+        {% for c in columns %}
+            {% do typed_nulls.append('cast(null as ' ~ _spark_type(c.type) ~ ') as `' ~ c.name ~ '`') %}
+        {% endfor %}
+        {% do run_query(
+            'create or replace view ' ~ relation ~ ' as select ' ~ typed_nulls | join(', ')
+            ~ ', cast(null as string) as _source_file, cast(null as bigint) as _source_row_number'
+            ~ ', cast(null as timestamp) as _delivered_at where false'
+        ) %}
+        {{ return({}) }}
+    {% endif %}
+
+    {# files grouped by the Spark types of their contract columns: one scan per group #}
+    {% set groups = {} %}
+    {% for f in files %}
+        {% set found = {} %}
+        {% for row in run_query('describe query select * from parquet.`' ~ f.uri ~ '`').rows %}
+            {% do found.update({row[0] | lower: row[1]}) %}
+        {% endfor %}
+        {% set signature = [] %}
+        {% for c in columns %}
+            {% if c.name not in found %}
+                {% do exceptions.raise_compiler_error(
+                    "Delivery error in table " ~ table_label ~ ", file " ~ f.source_file ~ ": required column '"
+                    ~ c.name ~ "' is missing (expected " ~ c.type ~ "). Nothing was built."
+                ) %}
+            {% endif %}
+            {% if not _spark_family_casts(_spark_family(found[c.name]), c.type) %}
+                {# types differ (e.g. text where a number is due): accept only if every value casts #}
+                {% set bad = run_query(
+                    'select count(*), min(cast(`' ~ c.name ~ '` as string)) from parquet.`' ~ f.uri ~ '` where `'
+                    ~ c.name ~ '` is not null and try_cast(`' ~ c.name ~ '` as ' ~ _spark_type(c.type) ~ ') is null'
+                ).rows[0] %}
+                {% if bad[0] > 0 %}
+                    {% do exceptions.raise_compiler_error(
+                        "Delivery error in table " ~ table_label ~ ", file " ~ f.source_file ~ ": column '" ~ c.name
+                        ~ "' cannot be cast to " ~ c.type ~ " (" ~ bad[0] ~ " value(s), e.g. '" ~ bad[1]
+                        ~ "'). Nothing was built."
+                    ) %}
+                {% endif %}
+            {% endif %}
+            {% do signature.append(found[c.name]) %}
+        {% endfor %}
+        {% set key = signature | join(',') %}
+        {% if key not in groups %}{% do groups.update({key: []}) %}{% endif %}
+        {% do groups[key].append(f) %}
+    {% endfor %}
+
+    {% set select_list = [] %}
+    {% for c in columns %}
+        {% do select_list.append('cast(raw.`' ~ c.name ~ '` as ' ~ _spark_type(c.type) ~ ') as `' ~ c.name ~ '`') %}
+    {% endfor %}
+    {% set scans = [] %}
+    {% for key, group in groups.items() %}
+        {% if groups | length == 1 %}
+            {% set glob = folder ~ '/*.parquet' %}
+        {% else %}
+            {% set names = [] %}
+            {% for f in group %}{% do names.append(f.name) %}{% endfor %}
+            {% set glob = folder ~ '/{' ~ names | join(',') ~ '}' %}
+        {% endif %}
+        {% do scans.append(
+            'select ' ~ select_list | join(', ')
+            ~ ', ' ~ _sql_string(table_label ~ '/') ~ " || regexp_extract(raw._metadata.file_path, '[^/]*$', 0) as _source_file"
+            ~ ', raw._metadata.row_index as _source_row_number'
+            ~ ', cast(raw._metadata.file_modification_time as timestamp) as _delivered_at'
+            ~ ' from parquet.`' ~ glob ~ '` as raw'
+        ) %}
+    {% endfor %}
+    {% do run_query('create or replace view ' ~ relation ~ ' as ' ~ scans | join(' union all ')) %}
+
+    {% set counts = {} %}
+    {% for path, n in run_query(
+        'select _metadata.file_path, count(*) from parquet.`' ~ folder ~ '/*.parquet` group by 1'
+    ).rows %}
+        {% do counts.update({path: n}) %}
+    {% endfor %}
+    {{ return(counts) }}
+{% endmacro %}

@@ -9,7 +9,7 @@
         {'table': 'crm/contacts', 'base': 'base_crm__contacts', 'staging': 'stg_crm__contacts', 'key': 'contact_id', 'published': 'dim_contacts'},
         {'table': 'crm/manual_tags', 'base': 'base_crm__manual_tags', 'staging': 'stg_crm__manual_tags', 'key': "account_id || '|' || tag_code", 'published': 'fct_manual_tag_actions'},
         {'table': 'orders/orders', 'base': 'base_orders__orders', 'staging': 'stg_orders__orders', 'key': 'order_id', 'published': 'fct_orders'},
-        {'table': 'orders/order_items', 'base': 'base_orders__order_items', 'staging': 'stg_orders__order_items', 'key': "order_id || '#' || cast(line_no as varchar)", 'published': 'fct_order_lines'},
+        {'table': 'orders/order_items', 'base': 'base_orders__order_items', 'staging': 'stg_orders__order_items', 'key': "order_id || '#' || cast(line_no as " ~ dbt.type_string() ~ ")", 'published': 'fct_order_lines'},
         {'table': 'orders/products', 'base': 'base_orders__products', 'staging': 'stg_orders__products', 'key': 'product_id', 'published': 'dim_products'},
         {'table': 'orders/promotions', 'base': 'base_orders__promotions', 'staging': 'stg_orders__promotions', 'key': 'promotion_id', 'published': none},
         {'table': 'support/tickets', 'base': 'base_support__tickets', 'staging': 'stg_support__tickets', 'key': 'ticket_id', 'published': 'fct_tickets'},

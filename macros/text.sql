@@ -15,6 +15,11 @@
     regexp_replace({{ expression }}, '^[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+|[ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+$', '', 'g')
 {%- endmacro %}
 
+{#- Spark: Java regular expressions know the Unicode classes -#}
+{% macro spark__trim_spaces(expression) -%}
+    regexp_replace({{ expression }}, '^\\p{Zs}+|\\p{Zs}+$', '')
+{%- endmacro %}
+
 {% macro duckdb__trim_spaces(expression) -%}
     case
         when {{ expression }} like ' %' or {{ expression }} like '% '
@@ -27,7 +32,7 @@
 {# Free-text code columns: trim, lower-case, collapse inner whitespace (RE2's \s, spelt out: PostgreSQL's
    \s also matches Unicode spaces); blank -> null. #}
 {% macro normalize_code(expression) -%}
-    nullif(lower(regexp_replace({{ trim_spaces(expression) }}, '[ \t\n\f\r]+', ' ', 'g')), '')
+    nullif(lower({{ regexp_replace_all(trim_spaces(expression), "'[ \\t\\n\\f\\r]+'", "' '") }}), '')
 {%- endmacro %}
 
 {# Identity key for emails: trimmed and lower-cased (raw-sources.md, Identity). #}
@@ -68,4 +73,28 @@
 {% macro duckdb__category_slug(text) -%}
     {#- RE2's Unicode classes: Chinese characters are letters and stay -#}
     nullif(trim(regexp_replace({{ text }}, '[^\p{L}\p{N}]+', '_', 'g'), '_'), '')
+{%- endmacro %}
+
+
+{#- Spark: Java's \p{L}\p{N} as RE2's; trim(BOTH ... FROM ...) for DuckDB's trim(x, '_') -#}
+{% macro spark__category_slug(text) -%}
+    nullif(trim(both '_' from regexp_replace({{ text }}, '[^\\p{L}\\p{N}]+', '_')), '')
+{%- endmacro %}
+
+
+{#
+    regexp_replace of every match: DuckDB and PostgreSQL need the 'g' flag, Spark replaces
+    every match (its fourth argument is a position). `pattern`, `replacement`: SQL literals.
+#}
+{% macro regexp_replace_all(expression, pattern, replacement) -%}
+    {{ return(adapter.dispatch('regexp_replace_all', 'crm_tags')(expression, pattern, replacement)) }}
+{%- endmacro %}
+
+{% macro default__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, {{ pattern }}, {{ replacement }}, 'g')
+{%- endmacro %}
+
+{#- Spark's string literals take backslash escapes: the pattern's backslashes are doubled -#}
+{% macro spark__regexp_replace_all(expression, pattern, replacement) -%}
+    regexp_replace({{ expression }}, {{ pattern | replace('\\', '\\\\') }}, {{ replacement }})
 {%- endmacro %}

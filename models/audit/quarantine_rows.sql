@@ -11,7 +11,7 @@ with
 rejected_{{ loop.index }} as (
     select
         '{{ t.table }}' as source_table,
-        cast({{ t.key }} as varchar) as record_key,
+        cast({{ t.key }} as {{ dbt.type_string() }}) as record_key,
         rejection_reason,
         _source_file as source_file,
         _source_row_number as source_row_number

@@ -32,7 +32,7 @@ final as (
         customers.province_text as province,
         customers.city,
         {% for tag in account_tags() if not tag.multi_valued %}
-        {% if tag.model %}{{ tag.code }}.tag_value{% else %}cast(null as varchar){% endif %} as {{ tag.code }},
+        {% if tag.model %}{{ tag.code }}.tag_value{% else %}cast(null as {{ dbt.type_string() }}){% endif %} as {{ tag.code }},
         {% endfor %}
         coalesce(grades.r_score, 0) as r_score,
         coalesce(grades.f_score, 0) as f_score,

@@ -9,7 +9,7 @@ catalog as (
 value_codes as (
     select
         tag_code,
-        string_agg(tag_value, ', ' order by sort_order) as allowed_values
+        {{ ordered_string_agg('tag_value', "', '", 'sort_order') }} as allowed_values
     from {{ ref('tag_value_definitions') }}
     group by tag_code
 ),

@@ -84,7 +84,10 @@ def _pg_type(arrow_type: pa.DataType) -> str:
 
 
 def read_relation(conn, schema: str, name: str) -> pa.Table:
-    """A PostgreSQL table or view as an Arrow table with the matching types."""
+    """A PostgreSQL table or view as an Arrow table with the matching types (on Spark: the
+    connection's own, crm_tags.spark_host)."""
+    if hasattr(conn, "read_relation"):
+        return conn.read_relation(schema, name)
     with conn.cursor() as cur:
         cur.execute(
             "select column_name, data_type, numeric_precision, numeric_scale "
@@ -113,6 +116,8 @@ def read_relation(conn, schema: str, name: str) -> pa.Table:
 
 def write_table(conn, name: str, table: pa.Table, unique_key: str | list[str] | None = None) -> None:
     """Write `table` into python_models.<name>: replaced, or its unique_key rows replaced."""
+    if hasattr(conn, "write_table"):
+        return conn.write_table(name, table, unique_key)
     from psycopg2.extras import execute_values
 
     keys = [unique_key] if isinstance(unique_key, str) else list(unique_key or [])
@@ -271,12 +276,15 @@ def _graph_order(parents: dict[str, list[str]]) -> list[str]:
     return ordered
 
 
-def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], Any],
-                   manifest_path: Callable[[], Path], build_args: list[str]) -> str:
+def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], Any] | None,
+                   manifest_path: Callable[[], Path], build_args: list[str],
+                   run_one: Callable[[Path, dict], None] | None = None) -> str:
     """dbt build on an engine without Python models (see the module docstring).
 
     run_dbt(args) runs one dbt command; connect() opens an engine connection; manifest_path()
-    is the manifest dbt wrote; build_args: the build's own flags (--full-refresh ...)."""
+    is the manifest dbt wrote; build_args: the build's own flags (--full-refresh ...).
+    run_one(manifest path, node), instead of connect: runs one model by other means (Spark:
+    in a process of its own, crm_tags.spark_host)."""
     output = run_dbt(["parse"])
     manifest = json.loads(manifest_path().read_text())
     waves = plan_waves(manifest)
@@ -289,14 +297,18 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
                         if n["resource_type"] == "model" and n["name"].startswith("tag_"))
     build_args = [*build_args, "--vars", json.dumps({"computed_tag_models": tag_models})]
     output += run_dbt(["build", *build_args, "--exclude", *[f"{m['name']}+" for m, _ in waves]])
-    conn = connect()
+    conn = connect() if run_one is None else None
     try:
         for node, names in waves:
-            run_model(conn, manifest, node)
+            if run_one is None:
+                run_model(conn, manifest, node)
+            else:
+                run_one(manifest_path(), node)
             # the stand-in, what reads it (last), the data tests listed; unit tests of those
             # models (cautious: their only parent is selected)
             output += run_dbt(["build", *build_args, "--select", *names,
                                "--indirect-selection", "cautious"])
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
     return output

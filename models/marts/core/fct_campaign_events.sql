@@ -14,7 +14,7 @@ final as (
     select
         events.event_id,
         events.campaign_id,
-        {{ attributed_customer_columns('cast(null as varchar)', 'events.recipient_email') }},
+        {{ attributed_customer_columns('cast(null as ' ~ dbt.type_string() ~ ')', 'events.recipient_email') }},
         events.recipient_email,
         events.event_type,
         events.event_ts,

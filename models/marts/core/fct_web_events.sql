@@ -18,7 +18,7 @@ final as (
     select
         events.event_id,
         events.visitor_id,
-        {{ attributed_customer_columns('cast(null as varchar)', 'events.user_email') }},
+        {{ attributed_customer_columns('cast(null as ' ~ dbt.type_string() ~ ')', 'events.user_email') }},
         events.user_email,
         events.event_type,
         case

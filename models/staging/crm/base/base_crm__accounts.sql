@@ -15,7 +15,7 @@ cleaned as (
         {{ trim_spaces('account_name') }} as account_name,
         upper({{ trim_spaces('customer_type') }}) as customer_type,
         {{ normalize_code('industry') }} as industry_text,
-        nullif(regexp_replace(province, '[ \t\n\f\r]+', '', 'g'), '') as province_text,
+        nullif({{ regexp_replace_all('province', "'[ \\t\\n\\f\\r]+'", "''") }}, '') as province_text,
         nullif({{ trim_spaces('city') }}, '') as city,
         employee_count,
         annual_revenue,

@@ -17,7 +17,7 @@ cleaned as (
         {{ clean_key('account_id') }} as account_id,
         {{ trim_spaces('full_name') }} as full_name,
         {{ normalize_email('email') }} as email,
-        nullif(regexp_replace(phone, '[^0-9+]', '', 'g'), '') as phone,
+        nullif({{ regexp_replace_all('phone', "'[^0-9+]'", "''") }}, '') as phone,
         {{ trim_spaces('job_title') }} as job_title,
         {{ normalize_code('decision_role') }} as decision_role_text,
         case

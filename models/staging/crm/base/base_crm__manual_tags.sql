@@ -32,7 +32,7 @@ cleaned as (
         -- the key: an action is only superseded by an exact duplicate of itself
         case
             when account_id is null or tag_code is null then null
-            else concat_ws('|', account_id, tag_code, action, operator, cast(operated_at as varchar))
+            else concat_ws('|', account_id, tag_code, action, operator, cast(operated_at as {{ dbt.type_string() }}))
         end as action_key,
         _source_file,
         _source_row_number,
