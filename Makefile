@@ -13,11 +13,15 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-# The spark target's extra (dbt-spark + pyspark, ~0.5 GB; Java 17 runs it): its pins do not
-# conflict with requirements.lock, so it goes into the same .venv (docs/engines.md, "Spark").
-SPARK_STAMP := $(VENV)/.installed-spark
-$(SPARK_STAMP): $(STAMP) requirements-spark.lock
-	$(VENV)/bin/pip install --quiet -r requirements.lock -r requirements-spark.lock
+# The spark target's own environment (dbt-spark + pyspark, ~0.5 GB; Java 17 runs it): the main
+# lock plus requirements-spark.lock in .venv-spark. Not in .venv: with pyspark installed, a
+# `python -c` process importing GX (an xdist worker) exits silently (docs/engines.md, "Spark").
+SPARK_VENV := .venv-spark
+SPARK_STAMP := $(SPARK_VENV)/.installed
+$(SPARK_STAMP): pyproject.toml requirements.lock requirements-spark.lock
+	test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
+	$(SPARK_VENV)/bin/pip install --quiet -r requirements.lock -r requirements-spark.lock
+	$(SPARK_VENV)/bin/pip install --quiet --no-deps -e .
 	touch $(SPARK_STAMP)
 
 install-spark: $(SPARK_STAMP)

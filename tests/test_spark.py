@@ -9,7 +9,8 @@ and audit.reconciliation equal row for row to the duckdb build's (floats to 1e-6
 the landing-zone contract's error on Spark is still to write: a first try did not get the
 delivery error's message through dbt's output.)
 
-Needs the spark extra (`make install-spark`: dbt-spark, pyspark; Java 17); CI installs it.
+Needs the spark target's own environment (`make install-spark`: .venv-spark with dbt-spark and
+pyspark; Java 17); CI installs it.
 The compared relations are read by Spark in a process of their own and compared from a
 Parquet copy, so no Spark process of the test holds the metastore.
 """
@@ -28,10 +29,12 @@ from conftest import LandingZone
 from test_postgres import COMPARED, GENERATED_AS_OF, _rows, duckdb_rows
 from test_warehouse import AS_OF, write_scenario
 
-from crm_tags.build import build
+from crm_tags.build import DbtError, build, spark_python
 
-pytest.importorskip("pyspark", reason="the spark extra is not installed (make install-spark)")
-pytest.importorskip("dbt.adapters.spark", reason="the spark extra is not installed (make install-spark)")
+try:
+    SPARK_PYTHON = spark_python()
+except DbtError as error:
+    pytest.skip(str(error), allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,7 @@ def spark_rows(spark_dir: Path, relation: str) -> tuple[list[str], list[tuple]]:
     out = spark_dir / "export"
     target = out / f"{relation}.parquet"
     if not target.exists():
-        subprocess.run([sys.executable, "-m", "crm_tags.spark_host", "--export", str(out), *COMPARED],
+        subprocess.run([str(SPARK_PYTHON), "-m", "crm_tags.spark_host", "--export", str(out), *COMPARED],
                        check=True, capture_output=True, env={**os.environ, "CRM_SPARK_DIR": str(spark_dir)})
     with duckdb.connect() as con:
         result = con.sql(f"select * from read_parquet('{target}')")

@@ -62,7 +62,8 @@ def run_dbt(
 ) -> str:
     """Run one dbt command from the project root; return its output, raise DbtError on failure."""
     Path(warehouse).resolve().parent.mkdir(parents=True, exist_ok=True)
-    command = [str(Path(sys.executable).with_name("dbt")), *args]
+    python = spark_python() if current_target() == "spark" else Path(sys.executable)
+    command = [str(python.with_name("dbt")), *args]
     result = subprocess.run(
         command,
         cwd=PROJECT_DIR,
@@ -126,6 +127,19 @@ def build(
 def current_target() -> str:
     """The profiles.yml target every entry point builds: $CRM_TARGET, duckdb by default."""
     return os.environ.get("CRM_TARGET", "duckdb") or "duckdb"
+
+
+def spark_python() -> Path:
+    """The interpreter of the spark target's own environment (`make install-spark`:
+    .venv-spark, or $CRM_SPARK_VENV), which runs its dbt and host-run models. pyspark stays out
+    of the main environment: once installed, any `python -c` process that imports GX (an xdist
+    worker, a one-liner) exits silently with status 0 (pyspark's doctest guard on import)."""
+    venv = Path(os.environ.get("CRM_SPARK_VENV") or PROJECT_DIR / ".venv-spark")
+    python = venv / "bin" / "python"
+    if not python.exists():
+        raise DbtError(f"The spark target runs in its own environment {venv}, which is not "
+                       "installed: run `make install-spark` (or set CRM_SPARK_VENV).")
+    return python
 
 
 def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full_refresh,

@@ -101,7 +101,9 @@ def _spark_schema(schema: pa.Schema):
 
 def run_model_in_subprocess(manifest_path: Path, node: dict) -> None:
     """One host-run Python model in a process of its own (see the module docstring)."""
-    result = subprocess.run([sys.executable, "-m", "crm_tags.spark_host", str(manifest_path), node["name"]],
+    from crm_tags.build import spark_python
+
+    result = subprocess.run([str(spark_python()), "-m", "crm_tags.spark_host", str(manifest_path), node["name"]],
                             capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
     sys.stderr.write(result.stderr[-2000:] if result.returncode else "")
     if result.returncode != 0:
