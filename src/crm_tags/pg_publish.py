@@ -29,6 +29,7 @@ from pathlib import Path
 from crm_tags.build import DbtError, build
 from crm_tags.privacy import (
     BI_SCHEMAS,
+    FORGOTTEN_CONTACTS_SQL,
     BiSummary,
     Column,
     PrivacyError,
@@ -154,16 +155,7 @@ def erase_forgotten_pg(cur, customers: set[str]) -> dict[str, int]:
         cur.execute("insert into forgotten values ('customer', %s)", [customer])
     tables = _base_tables(cur)
     if ("staging", "base_crm__contacts") in tables:
-        cur.execute("""
-            insert into forgotten
-            select distinct 'contact', contact_id from staging.base_crm__contacts
-            where account_id in (select value from forgotten where kind = 'customer')
-              and contact_id is not null
-            union
-            select distinct 'email', lower(trim(email)) from staging.base_crm__contacts
-            where account_id in (select value from forgotten where kind = 'customer')
-              and email is not null
-        """)
+        cur.execute(FORGOTTEN_CONTACTS_SQL)
     deleted: dict[str, int] = {}
     for column in read_classification_pg(cur):
         if not column.erasure or (column.schema, column.table) not in tables:

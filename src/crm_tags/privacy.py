@@ -279,6 +279,21 @@ def _relation_type(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> s
     return row[0] if row else None
 
 
+# Who else a forgotten customer is: every version ever delivered of their contacts (an old email
+# is theirs too). One home for DuckDB (here) and PostgreSQL (crm_tags.pg_publish); it runs once
+# the customers are in the temporary table `forgotten (kind, value)`.
+FORGOTTEN_CONTACTS_SQL = """
+    insert into forgotten
+    select distinct 'contact', contact_id from staging.base_crm__contacts
+    where account_id in (select value from forgotten where kind = 'customer')
+      and contact_id is not null
+    union
+    select distinct 'email', lower(trim(email)) from staging.base_crm__contacts
+    where account_id in (select value from forgotten where kind = 'customer')
+      and email is not null
+"""
+
+
 def erase_forgotten(con: duckdb.DuckDBPyConnection, customers: set[str]) -> dict[str, int]:
     """Delete the forgotten customers, their contacts and their contacts' emails from every
     table of `con` (the candidate) whose model declares an erasure key; rows deleted per table.
@@ -288,17 +303,7 @@ def erase_forgotten(con: duckdb.DuckDBPyConnection, customers: set[str]) -> dict
     con.execute("create or replace temp table forgotten (kind varchar, value varchar)")
     con.executemany("insert into forgotten values ('customer', ?)", [[c] for c in sorted(customers)])
     if _relation_type(con, "staging", "base_crm__contacts"):
-        # every version ever delivered of their contacts: an old email is theirs too
-        con.execute("""
-            insert into forgotten
-            select distinct 'contact', contact_id from staging.base_crm__contacts
-            where account_id in (select value from forgotten where kind = 'customer')
-              and contact_id is not null
-            union
-            select distinct 'email', lower(trim(email)) from staging.base_crm__contacts
-            where account_id in (select value from forgotten where kind = 'customer')
-              and email is not null
-        """)
+        con.execute(FORGOTTEN_CONTACTS_SQL)
     deleted: dict[str, int] = {}
     for column in read_classification(con):
         if not column.erasure:
