@@ -113,15 +113,25 @@ def build_on_postgres(raw: Path, as_of: str, tmp: Path, monkeypatch) -> None:
     monkeypatch.setenv("CRM_TARGET", "duckdb")
 
 
-def assert_same_marts(warehouse: Path, env: dict, relations: dict = COMPARED) -> None:
+def assert_equal_rows(relation: str, duckdb_side: tuple, other_side: tuple) -> None:
+    """One relation's (columns, normalised rows) on DuckDB and on another engine are equal, row
+    for row, and not empty; the cross-engine files (PostgreSQL, Spark) share it."""
+    (duck_columns, duck), (other_columns, other) = duckdb_side, other_side
+    assert other_columns == duck_columns, relation
+    assert len(other) == len(duck), relation
+    differing = [(d, o) for d, o in zip(duck, other, strict=True) if d != o]
+    assert not differing, f"{relation}: {len(differing)} rows differ, e.g. {differing[:3]}"
+    assert duck, f"{relation} is empty: the comparison would prove nothing"
+
+
+def assert_same_rows(warehouse: Path, other_rows, relations=COMPARED) -> None:
+    """Each relation of the DuckDB `warehouse` equals `other_rows(relation)`."""
     for relation in relations:
-        duck_columns, duck = duckdb_rows(warehouse, relation)
-        pg_columns, pg = postgres_rows(env, relation)
-        assert pg_columns == duck_columns, relation
-        assert len(pg) == len(duck), relation
-        differing = [(d, p) for d, p in zip(duck, pg, strict=True) if d != p]
-        assert not differing, f"{relation}: {len(differing)} rows differ, e.g. {differing[:3]}"
-        assert duck, f"{relation} is empty: the comparison would prove nothing"
+        assert_equal_rows(relation, duckdb_rows(warehouse, relation), other_rows(relation))
+
+
+def assert_same_marts(warehouse: Path, env: dict, relations: dict = COMPARED) -> None:
+    assert_same_rows(warehouse, lambda relation: postgres_rows(env, relation), relations)
 
 
 def gated_build_on_postgres(raw: Path, as_of: str, tmp: Path, full_refresh: bool = False):
@@ -280,14 +290,9 @@ def daily_runs(server, tmp_path_factory):
     return snapshots
 
 
-def assert_same_rows(snapshot: dict, relations: dict) -> None:
+def assert_same_snapshot(snapshot: dict, relations: dict) -> None:
     for relation in relations:
-        (duck_columns, duck), (pg_columns, pg) = snapshot[relation]
-        assert pg_columns == duck_columns, relation
-        assert len(pg) == len(duck), relation
-        differing = [(d, p) for d, p in zip(duck, pg, strict=True) if d != p]
-        assert not differing, f"{relation}: {len(differing)} rows differ, e.g. {differing[:3]}"
-        assert duck, f"{relation} is empty: the comparison would prove nothing"
+        assert_equal_rows(relation, *snapshot[relation])
 
 
 def test_daily_incremental_builds_on_postgres_equal_duckdb_full_rebuilds(daily_runs):
@@ -297,7 +302,7 @@ def test_daily_incremental_builds_on_postgres_equal_duckdb_full_rebuilds(daily_r
     incremental one)."""
     assert len(daily_runs) == 2
     for snapshot in daily_runs.values():
-        assert_same_rows(snapshot, COMPARED)
+        assert_same_snapshot(snapshot, COMPARED)
 
 
 def test_daily_histories_segments_and_tag_health_equal_duckdb(daily_runs):
@@ -305,7 +310,7 @@ def test_daily_histories_segments_and_tag_health_equal_duckdb(daily_runs):
     histories (replace_periods on PostgreSQL), tag runs and transitions, the segments (their
     Python models run on the host) and their membership history, tag health and its flags."""
     for n, (day, snapshot) in enumerate(daily_runs.items(), start=1):
-        assert_same_rows(snapshot, HISTORY_COMPARED)
+        assert_same_snapshot(snapshot, HISTORY_COMPARED)
         (_, runs), _ = snapshot["marts.tag_runs"]
         assert {row[-1] for row in runs} == {(day - dt.timedelta(days=k)).isoformat() for k in range(n + 1)}
     # the history holds periods that ended (tag values changed between the run dates)

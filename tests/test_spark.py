@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import LandingZone
-from test_postgres import COMPARED, GENERATED_AS_OF, _rows, duckdb_rows
+from test_postgres import COMPARED, GENERATED_AS_OF, _rows, assert_same_rows
 from test_warehouse import AS_OF, write_scenario
 
 from crm_tags.build import DbtError, build, spark_python
@@ -84,14 +84,7 @@ def spark_rows(spark_dir: Path, relation: str) -> tuple[list[str], list[tuple]]:
 
 
 def assert_same_marts(warehouse: Path, spark_dir: Path) -> None:
-    for relation in COMPARED:
-        duck_columns, duck = duckdb_rows(warehouse, relation)
-        spark_columns, spark = spark_rows(spark_dir, relation)
-        assert spark_columns == duck_columns, relation
-        assert len(spark) == len(duck), relation
-        differing = [(d, s) for d, s in zip(duck, spark, strict=True) if d != s]
-        assert not differing, f"{relation}: {len(differing)} rows differ, e.g. {differing[:3]}"
-        assert duck, f"{relation} is empty: the comparison would prove nothing"
+    assert_same_rows(warehouse, lambda relation: spark_rows(spark_dir, relation))
 
 
 def test_hand_made_edge_cases_equal_duckdb_row_for_row(tmp_path, spark_env, monkeypatch):
