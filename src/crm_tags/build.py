@@ -214,13 +214,9 @@ def run(args: argparse.Namespace) -> int:
               "publishing are not ported to Spark yet (docs/engines.md). Run `crm-tags build "
               "--scratch` to build there.", file=sys.stderr)
         return 2
-    if current_target() == "postgres":
-        # built in place, gated in PostgreSQL, the `bi` schema published (crm_tags.pg_publish)
-        from crm_tags.pg_publish import build_and_publish_postgres as build_and_publish
-        published = "the bi schema"
-    else:
-        from crm_tags.quality.publish import build_and_publish
-        published = str(args.warehouse)
+    from crm_tags.quality.publish import build_and_publish  # on postgres: the bi schema
+
+    published = "the bi schema" if current_target() == "postgres" else str(args.warehouse)
 
     try:
         result = build_and_publish(args.raw_dir, args.warehouse, args.as_of, select=args.select,

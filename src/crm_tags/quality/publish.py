@@ -42,7 +42,7 @@ from pathlib import Path
 
 import duckdb
 
-from crm_tags.build import DbtError, build
+from crm_tags.build import DbtError, build, current_target
 from crm_tags.privacy import (
     PrivacyError,
     bi_path,
@@ -129,7 +129,15 @@ def build_and_publish(
     selection rebuilt in the candidate (the rest is the published copy's).
     When another process writes the warehouse (or another build its candidate), nothing is
     built: the result's `.error` names that process.
+    On the postgres target ($CRM_TARGET) the build is in place, gated in PostgreSQL, and the
+    `bi` schema published instead (crm_tags.pg_publish).
     """
+    if current_target() == "postgres":
+        from crm_tags.pg_publish import build_and_publish_postgres
+
+        return build_and_publish_postgres(
+            raw_dir, warehouse, as_of, target_path=target_path, runtime_dir=runtime_dir,
+            policy=policy, quiet=quiet, full_refresh=full_refresh, select=select)
     warehouse = Path(warehouse).resolve()
     candidate = candidate_path(warehouse)
     target_path = Path(target_path or warehouse.with_name(f".{warehouse.stem}.dbt_target"))

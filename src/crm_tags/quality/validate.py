@@ -53,11 +53,7 @@ def run(args: argparse.Namespace) -> int:
     engine = current_target()  # $CRM_TARGET: on postgres the gate runs in the server
     if args.build_and_publish:
         from crm_tags.build import DbtError
-
-        if engine == "postgres":
-            from crm_tags.pg_publish import build_and_publish_postgres as build_and_publish
-        else:
-            from crm_tags.quality.publish import build_and_publish
+        from crm_tags.quality.publish import build_and_publish  # on postgres: the bi schema
 
         try:
             published = build_and_publish(args.raw_dir, args.warehouse, args.as_of,
