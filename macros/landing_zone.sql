@@ -90,11 +90,18 @@
 {% macro _sql_string(value) %}{{ return("'" ~ (value | string | replace("'", "''")) ~ "'") }}{% endmacro %}
 
 
-{% macro _register_landing_table(source_node, folder, table_label, raw_dir_prefix) %}
+{# The contract's columns of a landing table (its source YAML): name in lower case, type in upper. #}
+{% macro _contract_columns(source_node) %}
     {% set columns = [] %}
     {% for column in source_node.columns.values() %}
         {% do columns.append({'name': column.name | lower, 'type': column.data_type | upper}) %}
     {% endfor %}
+    {{ return(columns) }}
+{% endmacro %}
+
+
+{% macro _register_landing_table(source_node, folder, table_label, raw_dir_prefix) %}
+    {% set columns = _contract_columns(source_node) %}
     {% set relation = source_node.schema ~ '.' ~ source_node.identifier %}
     {% do run_query('create schema if not exists ' ~ source_node.schema) %}
 
@@ -311,10 +318,7 @@
 
 {# Checks one table's files against the contract and creates its view; returns {file uri: rows}. #}
 {% macro _spark_register_landing_table(source_node, folder, table_label, files) %}
-    {% set columns = [] %}
-    {% for column in source_node.columns.values() %}
-        {% do columns.append({'name': column.name | lower, 'type': column.data_type | upper}) %}
-    {% endfor %}
+    {% set columns = _contract_columns(source_node) %}
     {% set relation = source_node.schema ~ '.' ~ source_node.identifier %}
     {% do run_query('create schema if not exists ' ~ source_node.schema) %}
 
