@@ -15,17 +15,21 @@ the histories, segments and tag health are equal row for row (floats to 1e-6). T
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import json
 import math
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import LandingZone, build_warehouse
+from conftest import LandingZone
 from test_warehouse import AS_OF, write_scenario
 
 from crm_tags.build import build
@@ -189,6 +193,38 @@ def _snapshot(warehouse: Path, env: dict) -> dict:
             for relation in {**COMPARED, **HISTORY_COMPARED}}
 
 
+_ON_DUCKDB = """
+import json, sys
+kind, kwargs = sys.argv[1], json.loads(sys.argv[2])
+if kind == "build":
+    from crm_tags.build import build
+    build(**kwargs)
+else:
+    from crm_tags.quality.publish import build_and_publish
+    result = build_and_publish(**kwargs)
+    sys.exit(0 if result.published else result.report())
+"""
+
+
+@contextlib.contextmanager
+def meanwhile_on_duckdb(kind: str, **kwargs):
+    """The DuckDB reference build (`build` or `build_and_publish` with these arguments) in a
+    process of its own, run while the block builds on PostgreSQL: the two builds share nothing
+    but the landing zone they read, and the PostgreSQL one sets CRM_TARGET in this process."""
+    arguments = json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in kwargs.items()})
+    process = subprocess.Popen([sys.executable, "-c", _ON_DUCKDB, kind, arguments],
+                               env={**os.environ, "CRM_TARGET": "duckdb"}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        yield
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
+    output, _ = process.communicate()
+    assert process.returncode == 0, f"the DuckDB {kind} failed:\n{output[-6000:]}"
+
+
 @pytest.fixture(scope="module")
 def shop(server, tmp_path_factory) -> Shop:
     """The one landing zone most tests read, built once per engine, on three run dates:
@@ -204,13 +240,18 @@ def shop(server, tmp_path_factory) -> Shop:
       re-delivery, an order moved to another account and day), and customer a1 forgotten
       (`crm-tags forget`): an incremental build gated and published on PostgreSQL, a
       --full-refresh build gated and published on DuckDB, both reading the same erasure log.
+
+    Each DuckDB build runs beside the PostgreSQL build of its date (meanwhile_on_duckdb). The
+    first two build the file the last one's build_and_publish builds its candidate in (then
+    renamed to the warehouse it copies): the file's path is part of dbt's profile, and the
+    same path keeps dbt's partial parsing for all three.
     """
     from test_incremental import _edge_cases
 
     from crm_tags.bench import write_daily_delivery
     from crm_tags.generate import generate_landing_zone
     from crm_tags.privacy import ForgetError, forget
-    from crm_tags.quality.publish import build_and_publish
+    from crm_tags.quality.publish import candidate_path
 
     tmp = tmp_path_factory.mktemp("shop")
     raw = tmp / "raw"
@@ -218,21 +259,24 @@ def shop(server, tmp_path_factory) -> Shop:
     landing = LandingZone(raw)
     write_scenario(landing)
     warehouse = tmp / "warehouse.duckdb"
+    reference = candidate_path(warehouse)
+    on_duckdb = {"raw_dir": raw, "target_path": tmp / "dbt_target", "quiet": True}
     with pytest.MonkeyPatch.context() as patch:
         shop = Shop(_new_database(server, patch), landing, tmp)
         patch.setenv("CRM_ERASURE_LOG", str(tmp / "erasure_requests.jsonl"))
-        build_warehouse(raw, warehouse, AS_OF, tmp)
-        shop.published[DAY0] = gated_build_on_postgres(raw, AS_OF, tmp)
-        shop.snapshots[DAY0] = _snapshot(warehouse, shop.env)
+        with meanwhile_on_duckdb("build", **on_duckdb, warehouse=reference, as_of=AS_OF,
+                                 unit_tests=False):
+            shop.published[DAY0] = gated_build_on_postgres(raw, AS_OF, tmp)
+        shop.snapshots[DAY0] = _snapshot(reference, shop.env)
 
         day = DAY0
         write_daily_delivery(raw, day)
         day += dt.timedelta(days=1)
         _edge_cases(raw, day, 1, landing)
-        build_on_postgres(raw, str(day), tmp, patch)
-        build(raw, warehouse, str(day), target_path=tmp / "dbt_target", quiet=True,
-              full_refresh=True, unit_tests=False)
-        shop.snapshots[day] = _snapshot(warehouse, shop.env)
+        with meanwhile_on_duckdb("build", **on_duckdb, warehouse=reference, as_of=str(day),
+                                 full_refresh=True, unit_tests=False):
+            build_on_postgres(raw, str(day), tmp, patch)
+        shop.snapshots[day] = _snapshot(reference, shop.env)
 
         write_daily_delivery(raw, day)
         day += dt.timedelta(days=1)
@@ -247,10 +291,11 @@ def shop(server, tmp_path_factory) -> Shop:
             with pytest.raises(ForgetError, match="unknown customer 'nobody'"):
                 forget(warehouse, "nobody")
             forget(warehouse, FORGOTTEN, "erasure request, ticket 4711")
-        shop.published[day] = gated_build_on_postgres(raw, str(day), tmp)
-        duck = build_and_publish(raw, warehouse, str(day), target_path=tmp / "dbt_target",
-                                 runtime_dir=tmp / "gx_duckdb", full_refresh=True)
-        assert duck.published, duck.report()
+        reference.rename(warehouse)  # the published warehouse build_and_publish copies
+        with meanwhile_on_duckdb("build_and_publish", **on_duckdb, warehouse=warehouse,
+                                 as_of=str(day), runtime_dir=tmp / "gx_duckdb",
+                                 full_refresh=True):
+            shop.published[day] = gated_build_on_postgres(raw, str(day), tmp)
         shop.snapshots[day] = _snapshot(warehouse, shop.env)
     return shop
 
