@@ -293,22 +293,25 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
     is the manifest dbt wrote; build_args: the build's own flags (--full-refresh ...).
     run_one(manifest path, node), instead of connect: runs one model by other means (Spark:
     in a process of its own, crm_tags.spark_host)."""
-    output = run_dbt(["parse"])
-    manifest = json.loads(manifest_path().read_text())
-    waves = plan_waves(manifest)
-    if not waves:
-        return output + run_dbt(["build", *build_args])
-    # the tag models this build computes (all), for tag_runs and the histories
+    # The tag models this build computes (all), for tag_runs and the histories
     # (macros/history.sql computed_tag_codes): each wave's own selection holds only some of
-    # them. Other models named tag_* in the list are not tag models and are ignored there. An
-    # environment variable read only while a node runs, not --vars: a --vars that `dbt parse`
-    # did not get makes the first build parse the whole project again.
-    tag_models = sorted(n["name"] for n in manifest["nodes"].values()
-                        if n["resource_type"] == "model" and n["name"].startswith("tag_"))
-    with _environment(COMPUTED_TAG_MODELS_ENV, ",".join(tag_models)):
-        output += run_dbt(["build", *build_args, "--exclude",
-                           *[f"{m['name']}+" for group, _ in waves for m in group]])
-        conn = connect() if run_one is None else None
+    # them. An environment variable read only while a node runs, not --vars: a --vars that an
+    # earlier dbt run did not get makes dbt parse the whole project again.
+    with _environment(COMPUTED_TAG_MODELS_ENV, "*"):
+        # wave 0 first, everything not downstream of a stand-in (they all live in STAND_INS);
+        # the manifest it writes plans the next waves, so no `dbt parse` of its own
+        output = run_dbt(["build", *build_args, "--exclude", f"path:{STAND_INS}+"])
+        manifest = json.loads(manifest_path().read_text())
+        waves = plan_waves(manifest)
+        names = {m["name"] for group, _ in waves for m in group}
+        stand_ins = [n["original_file_path"] for n in manifest["nodes"].values()
+                     if n["resource_type"] == "model" and n["name"] in names]
+        misplaced = sorted(path for path in stand_ins if not path.startswith(f"{STAND_INS}/"))
+        if misplaced:
+            raise RuntimeError(f"python_on_host: the stand-ins {', '.join(misplaced)} are not in "
+                               f"{STAND_INS}/, so the first wave built them before their Python "
+                               "models ran: move them there")
+        conn = connect() if run_one is None and waves else None
         try:
             for group, names in waves:
                 for node in group:
@@ -326,6 +329,8 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
     return output
 
 
+# Where the SQL stand-ins of the Python models live (every one: wave 0 excludes this folder).
+STAND_INS = "models/engines/python_on_host"
 COMPUTED_TAG_MODELS_ENV = "CRM_COMPUTED_TAG_MODELS"
 
 
