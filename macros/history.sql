@@ -270,13 +270,26 @@ final as (
     this dbt invocation builds (dbt's selected_resources). A cadence's job selects only its
     tags: the histories and tag_runs then change only for them (a weekly tag's history changes
     only on the runs that compute it). Outside execution (parsing), every tag. A build that
-    runs as several dbt invocations passes the tag models it builds in var computed_tag_models.
+    runs as several dbt invocations names the tag models it builds in var computed_tag_models
+    or in the environment variable CRM_COMPUTED_TAG_MODELS (* for all).
 #}
 {% macro computed_tag_codes(level) -%}
     {%- set codes = [] -%}
     {#- a build run as several dbt invocations (the waves around the Python models on
         PostgreSQL, crm_tags.python_on_host) names the tag models the whole build computes -#}
     {%- set built = var('computed_tag_models', none) -%}
+    {#- or in $CRM_COMPUTED_TAG_MODELS (comma-separated, or * for every model of the project),
+        read only while a node runs, so it keeps dbt's partial parsing (a changed --vars does
+        not) -#}
+    {%- if built is none and execute and env_var('CRM_COMPUTED_TAG_MODELS', '') -%}
+        {%- set listed = env_var('CRM_COMPUTED_TAG_MODELS') -%}
+        {%- if listed == '*' -%}
+            {%- set built = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+                | map(attribute='name') | list -%}
+        {%- else -%}
+            {%- set built = listed.split(',') -%}
+        {%- endif -%}
+    {%- endif -%}
     {%- for tag in catalog_tags_at_level(level) -%}
         {%- if not execute
             or (built is not none and tag.model in built)

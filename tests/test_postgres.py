@@ -1,27 +1,35 @@
 """The same project on PostgreSQL (docs/engines.md): every cross-engine test shares one
 throwaway PostgreSQL 15 cluster (crm_tags.pg_server), started here and stopped at the end.
 
-On the hand-made edge cases of tests/test_warehouse.py and on a small generated dirty zone, a
-postgres build (crm-tags load, dbt in waves around the Python models) gives
-marts.customer_tags, marts.customer_profile and audit.reconciliation equal row for row to the
-duckdb build's (floats to 1e-6); the loader is incremental and idempotent and applies the
-landing-zone contract as the DuckDB target does.
+One landing zone, built once on each engine and read by most tests (`shop`): the hand-made
+edge cases of tests/test_warehouse.py and a generated dirty zone (150 customers; disjoint
+keys) in one zone, then two daily deliveries with the edge cases of tests/test_incremental.py.
+On PostgreSQL: a gated first build (crm-tags load, dbt in waves around the Python models, the
+gate in PostgreSQL, the bi schema published), a daily incremental build, and a gated daily
+incremental build after an erasure request; on DuckDB the same run dates, the later ones
+rebuilt from scratch (--full-refresh), the last one gated and published with the same erasure
+log. After each run date marts.customer_tags, marts.customer_profile and audit.reconciliation,
+the histories, segments and tag health are equal row for row (floats to 1e-6). The loader
+(incremental, idempotent, the landing-zone contract) is tested on small databases of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
+import json
 import math
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import LandingZone, build_warehouse
+from conftest import LandingZone
 from test_warehouse import AS_OF, write_scenario
 
 from crm_tags.build import build
@@ -36,7 +44,7 @@ COMPARED = {
     "marts.customer_profile": None,
     "audit.reconciliation": None,
 }
-GENERATED_AS_OF = "2026-06-30"
+GENERATED_AS_OF = "2026-06-30"  # the run date of tests/test_spark.py's generated zone
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +116,11 @@ def postgres_rows(env: dict, relation: str) -> tuple[list[str], list[tuple]]:
 
 
 def build_on_postgres(raw: Path, as_of: str, tmp: Path, monkeypatch) -> None:
+    """An ungated build on postgres (dbt unit tests left out: they test the SQL, not the data,
+    and run once in tests/test_warehouse.py)."""
     monkeypatch.setenv("CRM_TARGET", "postgres")
-    build(raw, tmp / "unused.duckdb", as_of, target_path=tmp / "pg_target", quiet=True)
+    build(raw, tmp / "unused.duckdb", as_of, target_path=tmp / "pg_target", quiet=True,
+          unit_tests=False)
     monkeypatch.setenv("CRM_TARGET", "duckdb")
 
 
@@ -130,10 +141,6 @@ def assert_same_rows(warehouse: Path, other_rows, relations=COMPARED) -> None:
         assert_equal_rows(relation, duckdb_rows(warehouse, relation), other_rows(relation))
 
 
-def assert_same_marts(warehouse: Path, env: dict, relations: dict = COMPARED) -> None:
-    assert_same_rows(warehouse, lambda relation: postgres_rows(env, relation), relations)
-
-
 def gated_build_on_postgres(raw: Path, as_of: str, tmp: Path, full_refresh: bool = False):
     """`crm-tags build` on postgres: build, the gate in PostgreSQL, publish the bi schema."""
     from crm_tags.pg_publish import build_and_publish_postgres
@@ -147,51 +154,178 @@ def gated_build_on_postgres(raw: Path, as_of: str, tmp: Path, full_refresh: bool
     return result
 
 
+# What is kept over time, compared after each run date (the histories only make sense over
+# several run dates): the tag history, the runs and transitions, the segments and tag health.
+HISTORY_COMPARED = {
+    "marts.customer_tag_history": None,
+    "marts.contact_tag_history": None,
+    "marts.tag_runs": None,
+    "marts.tag_transitions": None,
+    "marts.segment_members": None,
+    "marts.segment_catalog": None,
+    "marts.segment_membership_history": None,
+    "marts.tag_health": None,
+    "marts.tag_health_flags": None,
+}
+DAY0 = dt.date.fromisoformat(AS_OF)  # the hand-made edge cases' run date, and the first one
+FORGOTTEN = "a1"  # a hand-made customer with two contacts, one sharing its email with a4's
+
+
+@dataclass
+class Shop:
+    """What `shop` built: the CRM_PG_* environment of its database, the landing zone, its
+    directory, per run date the rows of every compared relation on each engine
+    ({date: {relation: (duckdb, postgres)}}) and the PostgreSQL publish results (first and
+    last run date), and the erasure: the forgotten customer's id and emails, and what BI read
+    of them before the run that forgot them."""
+
+    env: dict
+    landing: LandingZone
+    tmp: Path
+    snapshots: dict = field(default_factory=dict)
+    published: dict = field(default_factory=dict)
+    forgotten: set = field(default_factory=set)
+    held_before: dict = field(default_factory=dict)
+
+
+def _snapshot(warehouse: Path, env: dict) -> dict:
+    return {relation: (duckdb_rows(warehouse, relation), postgres_rows(env, relation))
+            for relation in {**COMPARED, **HISTORY_COMPARED}}
+
+
+_ON_DUCKDB = """
+import json, sys
+kind, kwargs = sys.argv[1], json.loads(sys.argv[2])
+if kind == "build":
+    from crm_tags.build import build
+    build(**kwargs)
+else:
+    from crm_tags.quality.publish import build_and_publish
+    result = build_and_publish(**kwargs)
+    sys.exit(0 if result.published else result.report())
+"""
+
+
+@contextlib.contextmanager
+def meanwhile_on_duckdb(kind: str, **kwargs):
+    """The DuckDB reference build (`build` or `build_and_publish` with these arguments) in a
+    process of its own, run while the block builds on PostgreSQL: the two builds share nothing
+    but the landing zone they read, and the PostgreSQL one sets CRM_TARGET in this process."""
+    arguments = json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in kwargs.items()})
+    process = subprocess.Popen([sys.executable, "-c", _ON_DUCKDB, kind, arguments],
+                               env={**os.environ, "CRM_TARGET": "duckdb"}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        yield
+    except BaseException:
+        process.kill()
+        process.communicate()
+        raise
+    output, _ = process.communicate()
+    assert process.returncode == 0, f"the DuckDB {kind} failed:\n{output[-6000:]}"
+
+
 @pytest.fixture(scope="module")
-def hand_made(server, tmp_path_factory):
-    """The hand-made edge cases built on DuckDB and, gated and published, on a database of the
-    shared server: (CRM_PG_* environment, landing zone, DuckDB warehouse, publish result)."""
-    tmp = tmp_path_factory.mktemp("hand_made")
+def shop(server, tmp_path_factory) -> Shop:
+    """The one landing zone most tests read, built once per engine, on three run dates:
+
+    - day 0: the generator's dirty zone (150 customers, seed 7, 5% dirty) plus the hand-made
+      edge cases (their keys are disjoint: a1.., o1_.. against AC.., SO..); DuckDB builds it,
+      PostgreSQL builds, gates and publishes it (`crm-tags build`);
+    - day 1: a generated daily delivery plus the day-1 edge cases of tests/test_incremental.py
+      (an order whose account arrives later, events dated after the run date, a re-delivered
+      line); an incremental build on PostgreSQL, a --full-refresh rebuild on DuckDB (a rebuild
+      from scratch of everything but the histories, which --full-refresh keeps);
+    - day 2: the next delivery and edge cases (the late account and campaign arrive, a stale
+      re-delivery, an order moved to another account and day), and customer a1 forgotten
+      (`crm-tags forget`): an incremental build gated and published on PostgreSQL, a
+      --full-refresh build gated and published on DuckDB, both reading the same erasure log.
+
+    Each DuckDB build runs beside the PostgreSQL build of its date (meanwhile_on_duckdb). The
+    first two build the file the last one's build_and_publish builds its candidate in (then
+    renamed to the warehouse it copies): the file's path is part of dbt's profile, and the
+    same path keeps dbt's partial parsing for all three.
+    """
+    from test_incremental import _edge_cases
+
+    from crm_tags.bench import write_daily_delivery
+    from crm_tags.generate import generate_landing_zone
+    from crm_tags.privacy import ForgetError, forget
+    from crm_tags.quality.publish import candidate_path
+
+    tmp = tmp_path_factory.mktemp("shop")
+    raw = tmp / "raw"
+    generate_landing_zone(raw, 150, seed=7, as_of=DAY0, dirty=0.05)
+    landing = LandingZone(raw)
+    write_scenario(landing)
+    warehouse = tmp / "warehouse.duckdb"
+    reference = candidate_path(warehouse)
+    on_duckdb = {"raw_dir": raw, "target_path": tmp / "dbt_target", "quiet": True}
     with pytest.MonkeyPatch.context() as patch:
-        env = _new_database(server, patch)
-        landing = LandingZone(tmp / "raw")
-        write_scenario(landing)
-        warehouse = build_warehouse(landing.root, tmp / "warehouse.duckdb", AS_OF, tmp)
-        result = gated_build_on_postgres(landing.root, AS_OF, tmp)
-    return env, landing, warehouse, result, tmp
+        shop = Shop(_new_database(server, patch), landing, tmp)
+        patch.setenv("CRM_ERASURE_LOG", str(tmp / "erasure_requests.jsonl"))
+        with meanwhile_on_duckdb("build", **on_duckdb, warehouse=reference, as_of=AS_OF,
+                                 unit_tests=False):
+            shop.published[DAY0] = gated_build_on_postgres(raw, AS_OF, tmp)
+        shop.snapshots[DAY0] = _snapshot(reference, shop.env)
+
+        day = DAY0
+        write_daily_delivery(raw, day)
+        day += dt.timedelta(days=1)
+        _edge_cases(raw, day, 1, landing)
+        with meanwhile_on_duckdb("build", **on_duckdb, warehouse=reference, as_of=str(day),
+                                 full_refresh=True, unit_tests=False):
+            build_on_postgres(raw, str(day), tmp, patch)
+        shop.snapshots[day] = _snapshot(reference, shop.env)
+
+        write_daily_delivery(raw, day)
+        day += dt.timedelta(days=1)
+        _edge_cases(raw, day, 2, landing)
+        with psycopg2.connect(**_kwargs(shop.env)) as conn, conn.cursor() as cur:
+            cur.execute("select distinct lower(trim(email)) from staging.base_crm__contacts "
+                        "where account_id = %s and email is not null", [FORGOTTEN])
+            shop.forgotten = {FORGOTTEN, *(email for (email,) in cur.fetchall())}
+        shop.held_before = _holding(shop.env, {FORGOTTEN})
+        with pytest.MonkeyPatch.context() as on_postgres:
+            on_postgres.setenv("CRM_TARGET", "postgres")
+            with pytest.raises(ForgetError, match="unknown customer 'nobody'"):
+                forget(warehouse, "nobody")
+            forget(warehouse, FORGOTTEN, "erasure request, ticket 4711")
+        reference.rename(warehouse)  # the published warehouse build_and_publish copies
+        with meanwhile_on_duckdb("build_and_publish", **on_duckdb, warehouse=warehouse,
+                                 as_of=str(day), runtime_dir=tmp / "gx_duckdb",
+                                 full_refresh=True):
+            shop.published[day] = gated_build_on_postgres(raw, str(day), tmp)
+        shop.snapshots[day] = _snapshot(warehouse, shop.env)
+    return shop
 
 
-def test_hand_made_edge_cases_equal_duckdb_row_for_row(hand_made, monkeypatch):
-    env, _, warehouse, result, _ = hand_made
-    assert_same_marts(warehouse, env)
+def assert_same_snapshot(snapshot: dict, relations: dict) -> None:
+    for relation in relations:
+        assert_equal_rows(relation, *snapshot[relation])
+
+
+def test_hand_made_edge_cases_and_a_generated_dirty_zone_equal_duckdb_row_for_row(shop):
+    assert_same_snapshot(shop.snapshots[DAY0], COMPARED)
+    (columns, profile), _ = shop.snapshots[DAY0]["marts.customer_profile"]
+    customers = {row[columns.index("customer_id")] for row in profile}
+    assert {"a1", "a2", "a4"} <= customers  # the hand-made edge cases
+    assert sum(1 for c in customers if c.startswith("AC")) > 100  # the generated zone
+    # the ltv tag came from the host-run Python model, with DuckDB's values
+    _, (columns, tags) = shop.snapshots[DAY0]["marts.customer_tags"]
+    assert sum(1 for row in tags if row[columns.index("tag_code")] == "ltv") > 50
     # the gate ran in PostgreSQL, every checkpoint, and passed
+    result = shop.published[DAY0]
     assert result.gate.passed and result.gate.warehouse.startswith("postgresql://")
     assert {s.checkpoint for s in result.gate.suites} == {
         "landing_zone", "core", "tag_marts", "authoritative_sources"}
     assert sum(s.evaluated for s in result.gate.suites) > 50
 
 
-def test_hand_made_histories_segments_and_tag_health_equal_duckdb(hand_made):
+def test_first_build_histories_segments_and_tag_health_equal_duckdb(shop):
     """The first build's tag histories, runs and transitions, segments and tag health equal
-    DuckDB's row for row (the daily runs below compare them over several run dates)."""
-    env, _, warehouse, _, _ = hand_made
-    assert_same_marts(warehouse, env, HISTORY_COMPARED)
-
-
-def test_generated_dirty_zone_equals_duckdb_row_for_row(tmp_path, pg_env, monkeypatch):
-    raw = tmp_path / "raw"
-    subprocess.run(
-        [sys.executable, "-m", "crm_tags.cli", "generate", "--customers", "150", "--out", str(raw),
-         "--as-of", GENERATED_AS_OF, "--dirty", "0.05", "--seed", "7"],
-        check=True, capture_output=True,
-    )
-    warehouse = build_warehouse(raw, tmp_path / "warehouse.duckdb", GENERATED_AS_OF, tmp_path)
-    result = gated_build_on_postgres(raw, GENERATED_AS_OF, tmp_path)
-    assert result.gate.passed
-    assert_same_marts(warehouse, pg_env)
-    # the ltv tag came from the host-run Python model, with DuckDB's values
-    _, ltv = postgres_rows(pg_env, "marts.customer_tags where tag_code = 'ltv'")
-    assert len(ltv) > 50
+    DuckDB's row for row (the daily runs below compare them over the later run dates)."""
+    assert_same_snapshot(shop.snapshots[DAY0], HISTORY_COMPARED)
 
 
 def test_loader_is_incremental_idempotent_and_keeps_the_file_of_origin(tmp_path, pg_env):
@@ -240,76 +374,26 @@ def test_loader_names_table_file_and_column_of_a_delivery_error(tmp_path, pg_env
         load(tmp_path / "raw", pg_connect_kwargs(), out=io.StringIO())
 
 
-# What is kept over time, compared after each daily run (the histories only make sense over
-# several run dates): the tag history, the runs and transitions, the segments and tag health.
-HISTORY_COMPARED = {
-    "marts.customer_tag_history": None,
-    "marts.contact_tag_history": None,
-    "marts.tag_runs": None,
-    "marts.tag_transitions": None,
-    "marts.segment_members": None,
-    "marts.segment_catalog": None,
-    "marts.segment_membership_history": None,
-    "marts.tag_health": None,
-    "marts.tag_health_flags": None,
-}
-
-
-@pytest.fixture(scope="module")
-def daily_runs(server, tmp_path_factory):
-    """Three run dates on both engines: on PostgreSQL a first build then two daily incremental
-    builds (the edge cases of tests/test_incremental.py), in one database; on DuckDB the same
-    dates in one warehouse, the later ones with --full-refresh (a rebuild from scratch of
-    everything but the histories, which --full-refresh keeps). Yields, per later run date, the
-    rows of every compared relation on each engine: {date: {relation: (duckdb, postgres)}}."""
-    from test_incremental import AS_OF as DAY0
-    from test_incremental import _edge_cases
-
-    from crm_tags.bench import write_daily_delivery
-    from crm_tags.generate import generate_landing_zone
-
-    tmp = tmp_path_factory.mktemp("daily")
-    raw = tmp / "raw"
-    generate_landing_zone(raw, 150, seed=11, as_of=DAY0, dirty=0.03)
-    landing = LandingZone(raw)
-    warehouse = tmp / "warehouse.duckdb"
-    snapshots = {}
-    with pytest.MonkeyPatch.context() as patch:
-        env = _new_database(server, patch)
-        build_on_postgres(raw, str(DAY0), tmp, patch)
-        build_warehouse(raw, warehouse, str(DAY0), tmp)
-        day = DAY0
-        for n in (1, 2):
-            write_daily_delivery(raw, day)
-            day += dt.timedelta(days=1)
-            _edge_cases(raw, day, n, landing)
-            build_on_postgres(raw, str(day), tmp, patch)
-            build(raw, warehouse, str(day), target_path=tmp / "dbt_target", quiet=True, full_refresh=True)
-            snapshots[day] = {relation: (duckdb_rows(warehouse, relation), postgres_rows(env, relation))
-                              for relation in {**COMPARED, **HISTORY_COMPARED}}
-    return snapshots
-
-
-def assert_same_snapshot(snapshot: dict, relations: dict) -> None:
-    for relation in relations:
-        assert_equal_rows(relation, *snapshot[relation])
-
-
-def test_daily_incremental_builds_on_postgres_equal_duckdb_full_rebuilds(daily_runs):
+def test_daily_incremental_builds_on_postgres_equal_duckdb_full_rebuilds(shop):
     """The PostgreSQL incremental paths (new files only, re-ranked keys, tombstones deleted by
     the post-hook) over two daily refreshes with the edge cases of tests/test_incremental.py;
     each day equals a DuckDB rebuild from scratch (--full-refresh; itself equal to DuckDB's
-    incremental one)."""
-    assert len(daily_runs) == 2
-    for snapshot in daily_runs.values():
-        assert_same_snapshot(snapshot, COMPARED)
+    incremental one). The second one is gated in PostgreSQL too, and passes."""
+    later = sorted(shop.snapshots)[1:]
+    assert len(later) == 2
+    for day in later:
+        assert_same_snapshot(shop.snapshots[day], COMPARED)
+    (columns, profile), _ = shop.snapshots[later[-1]]["marts.customer_profile"]
+    assert "late_a1" in {row[columns.index("customer_id")] for row in profile}  # arrived on day 2
+    assert shop.published[later[-1]].gate.passed
 
 
-def test_daily_histories_segments_and_tag_health_equal_duckdb(daily_runs):
+def test_daily_histories_segments_and_tag_health_equal_duckdb(shop):
     """After each daily run, what is kept over time equals DuckDB's row for row: the tag
     histories (replace_periods on PostgreSQL), tag runs and transitions, the segments (their
     Python models run on the host) and their membership history, tag health and its flags."""
-    for n, (day, snapshot) in enumerate(daily_runs.items(), start=1):
+    for n, day in enumerate(sorted(shop.snapshots)[1:], start=1):
+        snapshot = shop.snapshots[day]
         assert_same_snapshot(snapshot, HISTORY_COMPARED)
         (_, runs), _ = snapshot["marts.tag_runs"]
         assert {row[-1] for row in runs} == {(day - dt.timedelta(days=k)).isoformat() for k in range(n + 1)}
@@ -357,9 +441,9 @@ def _holding(env: dict, values: set[str]) -> dict[str, list[str]]:
             if found & values}
 
 
-def test_the_bi_role_reads_the_bi_schema_and_nothing_else(hand_made):
-    env, _, _, result, _ = hand_made
-    assert "customer_profile.account_name" in result.privacy
+def test_the_bi_role_reads_the_bi_schema_and_nothing_else(shop):
+    env = shop.env
+    assert "customer_profile.account_name" in shop.published[max(shop.published)].privacy
     with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
         cur.execute("select table_name from information_schema.tables where table_schema = 'marts'")
         marts = {r[0] for r in cur.fetchall()}
@@ -382,13 +466,13 @@ def test_the_bi_role_reads_the_bi_schema_and_nothing_else(hand_made):
             conn.rollback()
 
 
-def test_the_bi_role_reaches_no_personal_value_and_joins_on_pseudonyms(hand_made):
+def test_the_bi_role_reaches_no_personal_value_and_joins_on_pseudonyms(shop):
     from test_privacy import _landing_values
 
     from crm_tags.privacy import load_key, pseudonym
 
-    env, landing, _, _, _ = hand_made
-    personal = _landing_values(landing.root)
+    env = shop.env
+    personal = _landing_values(shop.landing.root)
     assert personal
     assert _holding(env, personal) == {}
     # the same keyed hash as DuckDB's BI file: stable for joins, computed with the key
@@ -404,31 +488,16 @@ def test_the_bi_role_reaches_no_personal_value_and_joins_on_pseudonyms(hand_made
         assert set(cur.fetchall()) == expected
 
 
-def test_a_forgotten_customer_leaves_everything_the_bi_role_reads(hand_made, monkeypatch):
-    """Mutates the hand-made database (keep it the last test using it): forget a customer, then
-    a full rebuild from the landing zone (which keeps their rows) publishes without them."""
-    from crm_tags.privacy import ForgetError, forget
-
-    env, landing, _, _, tmp = hand_made
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("CRM_TARGET", "postgres")
-    monkeypatch.setenv("CRM_ERASURE_LOG", str(tmp / "erasure_requests.jsonl"))
-    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
-        cur.execute("select p.customer_id, array_agg(distinct lower(trim(c.email))) "
-                    "from marts.customer_profile as p join staging.base_crm__contacts as c "
-                    "on c.account_id = p.customer_id where c.email is not null "
-                    "group by 1 order by 1 limit 1")
-        customer, emails = cur.fetchone()
-    forgotten = {customer, *emails}
-    assert _holding(env, {customer})  # before the next run, BI still reads them
-    with pytest.raises(ForgetError, match="unknown customer 'nobody'"):
-        forget(tmp / "warehouse.duckdb", "nobody")
-    forget(tmp / "warehouse.duckdb", customer, "erasure request, ticket 4711")
-
-    result = gated_build_on_postgres(landing.root, AS_OF, tmp, full_refresh=True)
-    assert "Erasure log: 1 customer(s) forgotten" in result.privacy
-    assert _holding(env, forgotten) == {}
+def test_a_forgotten_customer_leaves_everything_the_bi_role_reads_at_the_next_daily_run(shop):
+    """Customer a1 forgotten before the last run date: that incremental build (which reads
+    their rows again from the landing zone) publishes without them, its segment counts are the
+    published members', and DuckDB's publish with the same erasure log gives the same marts
+    (the daily tests above compare them row for row)."""
+    env, last = shop.env, max(shop.published)
+    assert len(shop.forgotten) >= 3  # the id and its contacts' emails
+    assert shop.held_before  # before that run, BI still read them
+    assert "Erasure log: 1 customer(s) forgotten" in shop.published[last].privacy
+    assert _holding(env, shop.forgotten) == {}
     with _bi_connection(env) as conn, conn.cursor() as cur:
         # the published counts are those of the published members (the erasure ran after dbt)
         cur.execute("""
@@ -443,8 +512,10 @@ def test_a_forgotten_customer_leaves_everything_the_bi_role_reads(hand_made, mon
     assert counts
     assert [row for row in counts if not row[1] == row[2] == row[3]] == []
     with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
-        cur.execute("select count(*) from marts.customer_profile where customer_id = %s", [customer])
+        cur.execute("select count(*) from marts.customer_profile where customer_id = %s", [FORGOTTEN])
         assert cur.fetchone()[0] == 0
         cur.execute("select count(*) from staging.base_crm__accounts where account_id = %s",
-                    [customer])
+                    [FORGOTTEN])
         assert cur.fetchone()[0] >= 1  # the landing zone keeps their rows
+    (columns, duck_profile), _ = shop.snapshots[last]["marts.customer_profile"]
+    assert FORGOTTEN not in {row[columns.index("customer_id")] for row in duck_profile}

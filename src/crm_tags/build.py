@@ -174,8 +174,7 @@ def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full
         flags += ["--project-dir", str(project_dir)]
 
     def dbt(args: list[str]) -> str:
-        return run_dbt(args + (["--project-dir", str(project_dir)] if args == ["parse"] and project_dir else []),
-                       raw_dir, warehouse, as_of, target_path, quiet)
+        return run_dbt(args, raw_dir, warehouse, as_of, target_path, quiet)
 
     if select:
         return dbt(["build", "--select", select, *flags])

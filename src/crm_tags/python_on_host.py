@@ -7,13 +7,15 @@ Python models they are disabled (dbt_project.yml) and a SQL stand-in of the same
 python_models.<name>, which this module fills. `crm-tags build` then runs dbt in waves:
 
   1. dbt build everything that is not downstream of a Python model;
-  2. for each Python model, after every Python model upstream of it (also through SQL models:
-     a Python model reading customer_profile, which reads the ltv tag): call the model's own
-     `model(dbt, session)` here, in the project folder, with its refs read from the engine
-     into an in-memory DuckDB session (the relations the model code works with are then the
-     same as under dbt-duckdb), write its result into python_models.<name> (replaced, or for
-     an incremental model its unique_key rows replaced), then dbt build the nodes whose last
-     Python ancestor it is: its stand-in, what reads it, and their tests (plan_waves).
+  2. the Python models level by level (level 0 reads no Python model, level n + 1 reads one of
+     level n, also through SQL models: a Python model reading customer_profile, which reads the
+     ltv tag): call each model's own `model(dbt, session)` here, in the project folder, with its
+     refs read from the engine into an in-memory DuckDB session (the relations the model code
+     works with are then the same as under dbt-duckdb), write its result into
+     python_models.<name> (replaced, or for an incremental model its unique_key rows
+     replaced), then one dbt build of the nodes whose last Python ancestor is of that level:
+     the stand-ins, what reads them, and their tests (plan_waves). One dbt invocation per
+     level, not per model: each costs a dbt start-up.
 
 The same code on the same inputs gives the same values: the LTV tag equals DuckDB's to 1e-6,
 the segments' members equal DuckDB's (tests/test_postgres.py checks them row for row).
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -234,30 +237,35 @@ def _parents(manifest: dict) -> dict[str, list[str]]:
             for uid, node in nodes.items()}
 
 
-def plan_waves(manifest: dict) -> list[tuple[dict, list[str]]]:
-    """The Python models in the order they run on the host, each with the dbt nodes to build
-    right after it (by name): the nodes whose last Python ancestor it is (its stand-in, what
-    reads it and their data tests). A Python model runs after every Python model upstream of it,
-    also through SQL models (a Python model reading customer_profile, which reads the ltv tag),
-    and after those SQL models (built in an earlier wave). Nodes with no Python ancestor are
-    built first (`--exclude <each Python model>+`)."""
-    models = python_models(manifest)
+def plan_waves(manifest: dict) -> list[tuple[list[dict], list[str]]]:
+    """The Python models in the order they run on the host, in groups, each group with the dbt
+    nodes to build right after it (by name): the nodes whose last Python ancestor is in the
+    group (the stand-ins, what reads them and their data tests). A group holds the Python
+    models of one level: level 0 has no Python model upstream, level n + 1 reads (also through
+    SQL models: a Python model reading customer_profile, which reads the ltv tag) a model of
+    level n and none higher. So a Python model runs after every Python model upstream of it and
+    after the SQL models between them (built with the earlier group), and a group costs one
+    dbt invocation however many models it holds. Nodes with no Python ancestor are built first
+    (`--exclude <each Python model>+`)."""
+    models = {m["name"]: m for m in python_models(manifest)}
     parents = _parents(manifest)
-    stand_ins = {n["name"]: uid for uid, n in manifest["nodes"].items()
-                 if n["resource_type"] == "model" and n["name"] in {m["name"] for m in models}}
+    stand_ins = {uid: n["name"] for uid, n in manifest["nodes"].items()
+                 if n["resource_type"] == "model" and n["name"] in models}
     upstream: dict[str, set[str]] = {}
-    for uid in _graph_order(parents):
+    level: dict[str, int] = {}
+    for uid in _graph_order(parents):  # parents first: an ancestor's level is known
         upstream[uid] = set().union(*([{p} | upstream[p] for p in parents[uid]] or [set()]))
-    python = set(stand_ins.values())
-    order = sorted(models, key=lambda m: (len(upstream[stand_ins[m["name"]]] & python), m["name"]))
-    index = {stand_ins[m["name"]]: n for n, m in enumerate(order)}
-    waves: list[list[str]] = [[] for _ in order]
+        if uid in stand_ins:
+            level[uid] = 1 + max((level[p] for p in upstream[uid] if p in stand_ins), default=-1)
+    levels = sorted(set(level.values()))
+    waves: dict[int, list[str]] = {n: [] for n in levels}
     nodes = {**manifest["nodes"], **manifest.get("unit_tests", {})}
     for uid, node in nodes.items():
-        reached = [index[p] for p in (upstream[uid] | {uid}) & python]
+        reached = [level[p] for p in (upstream[uid] | {uid}) if p in stand_ins]
         if reached and node["resource_type"] != "unit_test":  # unit tests go with their model
             waves[max(reached)].append(node["name"])
-    return list(zip(order, [sorted(w) for w in waves], strict=True))
+    return [([models[stand_ins[uid]] for uid in sorted(level, key=stand_ins.get) if level[uid] == n],
+             sorted(waves[n])) for n in levels]
 
 
 def _graph_order(parents: dict[str, list[str]]) -> list[str]:
@@ -283,26 +291,53 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
     run_dbt(args) runs one dbt command; connect() opens an engine connection (Spark: the
     session of the dbt process, crm_tags.spark_host); manifest_path() is the manifest dbt
     wrote; build_args: the build's own flags (--full-refresh ...)."""
-    output = run_dbt(["parse"])
-    manifest = json.loads(manifest_path().read_text())
-    waves = plan_waves(manifest)
-    if not waves:
-        return output + run_dbt(["build", *build_args])
-    # the tag models this build computes (all), for tag_runs and the histories
+    # The tag models this build computes (all), for tag_runs and the histories
     # (macros/history.sql computed_tag_codes): each wave's own selection holds only some of
-    # them. Other models named tag_* in the list are not tag models and are ignored there.
-    tag_models = sorted(n["name"] for n in manifest["nodes"].values()
-                        if n["resource_type"] == "model" and n["name"].startswith("tag_"))
-    build_args = [*build_args, "--vars", json.dumps({"computed_tag_models": tag_models})]
-    output += run_dbt(["build", *build_args, "--exclude", *[f"{m['name']}+" for m, _ in waves]])
-    conn = connect()
-    try:
-        for node, names in waves:
-            run_model(conn, manifest, node)
-            # the stand-in, what reads it (last), the data tests listed; unit tests of those
-            # models (cautious: their only parent is selected)
-            output += run_dbt(["build", *build_args, "--select", *names,
-                               "--indirect-selection", "cautious"])
-    finally:
-        conn.close()
+    # them. An environment variable read only while a node runs, not --vars: a --vars that an
+    # earlier dbt run did not get makes dbt parse the whole project again.
+    with _environment(COMPUTED_TAG_MODELS_ENV, "*"):
+        # wave 0 first, everything not downstream of a stand-in (they all live in STAND_INS);
+        # the manifest it writes plans the next waves, so no `dbt parse` of its own
+        output = run_dbt(["build", *build_args, "--exclude", f"path:{STAND_INS}+"])
+        manifest = json.loads(manifest_path().read_text())
+        waves = plan_waves(manifest)
+        names = {m["name"] for group, _ in waves for m in group}
+        stand_ins = [n["original_file_path"] for n in manifest["nodes"].values()
+                     if n["resource_type"] == "model" and n["name"] in names]
+        misplaced = sorted(path for path in stand_ins if not path.startswith(f"{STAND_INS}/"))
+        if misplaced:
+            raise RuntimeError(f"python_on_host: the stand-ins {', '.join(misplaced)} are not in "
+                               f"{STAND_INS}/, so the first wave built them before their Python "
+                               "models ran: move them there")
+        conn = connect() if waves else None
+        try:
+            for group, names in waves:
+                for node in group:
+                    run_model(conn, manifest, node)
+                # the stand-ins, what reads them (last), the data tests listed; unit tests of
+                # those models (cautious: their only parent is selected)
+                output += run_dbt(["build", *build_args, "--select", *names,
+                                   "--indirect-selection", "cautious"])
+        finally:
+            if conn is not None:
+                conn.close()
     return output
+
+
+# Where the SQL stand-ins of the Python models live (every one: wave 0 excludes this folder).
+STAND_INS = "models/engines/python_on_host"
+COMPUTED_TAG_MODELS_ENV = "CRM_COMPUTED_TAG_MODELS"
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """$name = value for the dbt processes started inside (they inherit os.environ)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before

@@ -147,18 +147,23 @@ def _build(request: dict) -> str:
             if event.info.level in ("info", "warn", "error") and event.info.msg:
                 lines.append(event.info.msg)
 
-        # every wave reuses the manifest of the one parse (dbt's partial parsing would
-        # re-read the project per wave, and parse it in full when --vars change)
-        result = dbtRunner(manifest=parsed.get("manifest"), callbacks=[collect]).invoke(args + project)
-        output = "\n".join(lines) + "\n"
-        if not result.success:
-            reasons = dbt_failure_reasons(output)
-            if result.exception is not None and str(result.exception) not in output:
-                reasons.append(str(result.exception))
-            raise DbtError(f"dbt {' '.join(args)} failed:\n" + "\n".join(reasons[-40:] or [output[-4000:]]))
-        if args[0] == "parse":
-            parsed["manifest"] = result.result
-        return output
+        def invoke(command: list[str]):
+            result = dbtRunner(manifest=parsed.get("manifest"), callbacks=[collect]).invoke(command + project)
+            if not result.success:
+                output = "\n".join(lines) + "\n"
+                reasons = dbt_failure_reasons(output)
+                if result.exception is not None and str(result.exception) not in output:
+                    reasons.append(str(result.exception))
+                raise DbtError(f"dbt {' '.join(command)} failed:\n" + "\n".join(reasons[-40:] or [output[-4000:]]))
+            return result
+
+        # every dbt command of the build reuses the manifest of one parse (dbt's partial
+        # parsing would re-read the project per wave)
+        if "manifest" not in parsed:
+            parsed["manifest"] = invoke(["parse"]).result
+        if args[0] != "parse":
+            invoke(args)
+        return "\n".join(lines) + "\n"
 
     if request.get("select"):
         return dbt(["build", "--select", request["select"], *request["flags"]])
