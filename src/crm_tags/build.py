@@ -148,13 +148,14 @@ def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full
     docs/engines.md): on PostgreSQL `crm-tags load` first (Spark reads the files itself), then
     dbt in waves around the Python models, which run on this host (crm_tags.python_on_host).
     Built in place."""
-    from crm_tags.python_on_host import build_in_waves
+    from crm_tags.python_on_host import build_in_waves, timed_step
 
     spark = current_target() == "spark"
     if not spark:  # Spark reads the landing zone itself (spark__register_landing_zone)
         from crm_tags.load import load
 
-        load(raw_dir, out=sys.stdout if not quiet else io.StringIO())
+        with timed_step("crm-tags load"):
+            load(raw_dir, out=sys.stdout if not quiet else io.StringIO())
     flags = (["--full-refresh"] if full_refresh else [])
     if not unit_tests:
         flags += ["--exclude-resource-type", "unit_test"]

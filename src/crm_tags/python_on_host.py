@@ -24,7 +24,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-from collections.abc import Callable
+import resource
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,46 @@ import pyarrow as pa
 from crm_tags import PROJECT_DIR
 
 SCHEMA = "python_models"
+
+# Where a build in waves spends its time, for `crm-tags bench --target` (crm_tags.bench): off
+# unless a caller records, so a build pays nothing for it.
+_recorders: list[tuple[list[dict], Callable[[], dict[str, float]]]] = []
+
+
+def _own_cpu() -> dict[str, float]:
+    """CPU seconds of this process and its waited-for children (dbt, a host-run model)."""
+    self_, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return {"cpu_seconds": self_.ru_utime + self_.ru_stime + children.ru_utime + children.ru_stime}
+
+
+@contextlib.contextmanager
+def record_steps(counters: Callable[[], dict[str, float]] = _own_cpu) -> Iterator[list[dict]]:
+    """Collect the steps of the builds run inside the block (the load, each dbt wave, each
+    host-run model): name, wall seconds and the increase of each of `counters()` (cumulative
+    values, e.g. CPU seconds; the caller may also reap processes there)."""
+    steps: list[dict] = []
+    _recorders.append((steps, counters))
+    try:
+        yield steps
+    finally:
+        _recorders.remove((steps, counters))
+
+
+@contextlib.contextmanager
+def timed_step(name: str) -> Iterator[None]:
+    """One step of a build, recorded when record_steps is active."""
+    if not _recorders:
+        yield
+        return
+    steps, counters = _recorders[-1]
+    before, start = counters(), time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds = time.perf_counter() - start
+        after = counters()
+        steps.append({"step": name, "seconds": round(seconds, 2),
+                      **{key: round(after[key] - before.get(key, 0.0), 2) for key in after}})
 
 
 def _arrow_type(data_type: str, precision, scale) -> pa.DataType:
@@ -285,29 +327,34 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
     is the manifest dbt wrote; build_args: the build's own flags (--full-refresh ...).
     run_one(manifest path, node), instead of connect: runs one model by other means (Spark:
     in a process of its own, crm_tags.spark_host)."""
-    output = run_dbt(["parse"])
+    with timed_step("dbt parse"):
+        output = run_dbt(["parse"])
     manifest = json.loads(manifest_path().read_text())
     waves = plan_waves(manifest)
     if not waves:
-        return output + run_dbt(["build", *build_args])
+        with timed_step("dbt build"):
+            return output + run_dbt(["build", *build_args])
     # the tag models this build computes (all), for tag_runs and the histories
     # (macros/history.sql computed_tag_codes): each wave's own selection holds only some of
     # them. Other models named tag_* in the list are not tag models and are ignored there.
     tag_models = sorted(n["name"] for n in manifest["nodes"].values()
                         if n["resource_type"] == "model" and n["name"].startswith("tag_"))
     build_args = [*build_args, "--vars", json.dumps({"computed_tag_models": tag_models})]
-    output += run_dbt(["build", *build_args, "--exclude", *[f"{m['name']}+" for m, _ in waves]])
+    with timed_step("dbt wave 1: everything not downstream of a Python model"):
+        output += run_dbt(["build", *build_args, "--exclude", *[f"{m['name']}+" for m, _ in waves]])
     conn = connect() if run_one is None else None
     try:
         for node, names in waves:
-            if run_one is None:
-                run_model(conn, manifest, node)
-            else:
-                run_one(manifest_path(), node)
+            with timed_step(f"host-run Python model {node['name']}"):
+                if run_one is None:
+                    run_model(conn, manifest, node)
+                else:
+                    run_one(manifest_path(), node)
             # the stand-in, what reads it (last), the data tests listed; unit tests of those
             # models (cautious: their only parent is selected)
-            output += run_dbt(["build", *build_args, "--select", *names,
-                               "--indirect-selection", "cautious"])
+            with timed_step(f"dbt wave after {node['name']} ({len(names)} nodes)"):
+                output += run_dbt(["build", *build_args, "--select", *names,
+                                   "--indirect-selection", "cautious"])
     finally:
         if conn is not None:
             conn.close()
