@@ -742,9 +742,11 @@ def _postmaster_pid(settings: dict[str, str]) -> int | None:
 
 
 def _node_times(target_path: Path, top: int = 10) -> list[dict[str, Any]]:
-    """The slowest dbt nodes of a build made of several dbt runs, from its output log (each
-    run overwrites run_results.json)."""
-    log = target_path / "bench-dbt-output.log"
+    """The slowest dbt nodes of a build made of several dbt runs, from dbt's log (each run
+    appends to it, and overwrites run_results.json; kept when a run fails)."""
+    log = target_path / "logs" / "dbt.log"
+    if not log.exists():
+        log = target_path / "bench-dbt-output.log"
     if not log.exists():
         return []
     found = [{"node": m.group(1).strip(), "seconds": float(m.group(2))}
