@@ -13,8 +13,11 @@ import datetime as dt
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import LandingZone, query
 from test_warehouse import write_scenario
@@ -183,3 +186,34 @@ def test_results_table():
     table = format_table(results)
     assert "dbt build (full)" in table and "15.00" in table and "1.00 GB" in table
     assert "not available" in table and "fct_orders" in table and "match" in table
+
+
+def test_engine_runs_count_adopted_processes_and_record_their_steps(tmp_path):
+    """The spark target's JVM outlives the dbt process that started it: `crm-tags bench
+    --target` adopts such orphans and reaps them, so their CPU is counted in the step."""
+    from crm_tags.bench import _node_times, _reap_orphans, _set_subreaper
+    from crm_tags.python_on_host import _own_cpu, record_steps, timed_step
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
+    orphan = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {burn!r}])"
+    others = {child.pid for child in psutil.Process().children()}  # pytest's own, if any
+    _set_subreaper(True)
+    try:
+        with (record_steps(lambda: (_reap_orphans(others), _own_cpu())[1]) as parts,
+              timed_step("a child that leaves an orphan behind")):
+            subprocess.run([sys.executable, "-c", orphan], check=True)
+    finally:
+        _set_subreaper(False)
+    assert [p["step"] for p in parts] == ["a child that leaves an orphan behind"]
+    assert parts[0]["cpu_seconds"] >= 0.6  # the orphan's CPU, not only its parent's start-up
+
+    log = tmp_path / "bench-dbt-output.log"
+    log.write_text(
+        "00:45:49  1 of 178 OK created sql incremental model staging.base_campaigns__attributed_orders"
+        "  [SELECT 2309 in 0.60s]\n"
+        "00:45:50  2 of 178 OK created sql table model tags.tag_recency ..... [SELECT 143 in 2.50s]\n"
+    )
+    assert _node_times(tmp_path) == [
+        {"node": "created sql table model tags.tag_recency", "seconds": 2.5},
+        {"node": "created sql incremental model staging.base_campaigns__attributed_orders", "seconds": 0.6},
+    ]

@@ -12,7 +12,11 @@ One run measures, on a generated landing zone of N customers (cached and reused)
     and a refresh of every tag (on the warehouse itself, then compared with the reference);
   - the quality gate (crm_tags.quality.gate.run_gate), when that module exists;
   - the peak RSS of each step's processes.
-It prints a table and writes JSON. It is a benchmark: nothing here asserts on time. As a side
+With --target spark or postgres (or $CRM_TARGET) it measures instead that engine's full
+build and daily job (the next day's incremental build of everything, as `crm-tags build` runs
+it there: load, dbt waves, host-run Python models; engine_benchmark below), with the CPU of
+the Spark JVMs and of the PostgreSQL server. It prints a table and writes JSON. It is a
+benchmark: nothing here asserts on time. As a side
 check it compares the reference's tags with marts.customer_tags (after the full build and after
 the refresh); tests/test_bench.py turns that check into a test on small data.
 """
@@ -44,6 +48,7 @@ from crm_tags import PROJECT_DIR
 from crm_tags.build import build
 from crm_tags.catalog import Cadences, DbtGraph, read_catalog
 from crm_tags.contract import landing_tables
+from crm_tags.python_on_host import _own_cpu, record_steps
 
 REFERENCE_SQL = Path(__file__).with_name("bench_reference.sql")
 SEEDS_DIR = PROJECT_DIR / "seeds"
@@ -333,8 +338,9 @@ class PeakRss:
     block, it is this block's exact peak.
     """
 
-    def __init__(self, interval: float = 0.05):
+    def __init__(self, interval: float = 0.05, include_self: bool = False):
         self.interval = interval
+        self.include_self = include_self
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -342,7 +348,7 @@ class PeakRss:
     def _sample(self) -> None:
         me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
+            total = me.memory_info().rss if self.include_self else 0
             for child in me.children(recursive=True):
                 try:
                     total += child.memory_info().rss
@@ -365,18 +371,30 @@ class PeakRss:
 
 
 @contextmanager
-def measure(step: Step) -> Iterator[Step]:
+def measure(step: Step, counters: Callable[[], dict[str, float]] | None = None,
+            include_self: bool = False) -> Iterator[Step]:
+    """Wall, CPU and peak RSS of the block's child processes. counters (engine runs): the
+    cumulative CPU to take the difference of instead (it may reap processes first), each key
+    but cpu_seconds going into step.detail; include_self: this process's RSS too (PostgreSQL's
+    host-run models run in it)."""
     # CPU time of the step's processes too: on a shared machine wall time includes waiting for
     # cores that others use, CPU time does not.
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with PeakRss() as rss:
+    counted = counters() if counters else {}
+    with PeakRss(include_self=include_self) as rss:
         start = time.perf_counter()
         try:
             yield step
         finally:
             step.seconds = round(time.perf_counter() - start, 2)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    step.cpu_seconds = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
+    if counters:
+        after_counted = counters()
+        step.cpu_seconds = round(after_counted["cpu_seconds"] - counted["cpu_seconds"], 2)
+        step.detail.update({key: round(value - counted.get(key, 0.0), 2)
+                            for key, value in after_counted.items() if key != "cpu_seconds"})
+    else:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        step.cpu_seconds = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
     step.peak_rss = rss.peak
 
 
@@ -445,7 +463,8 @@ PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 def run_build(name: str, raw_dir: Path, warehouse: Path, as_of: str, target_path: Path,
               project_dir: Path | None = None, unit_tests: bool = True,
-              select: str | None = None, parsed_by: Path | None = None) -> Step:
+              select: str | None = None, parsed_by: Path | None = None,
+              counters: Callable[[], dict[str, float]] | None = None) -> Step:
     """One timed `dbt build`. parsed_by: the target directory of an earlier build of the same
     project, whose partial-parse file this build starts from, as a scheduled run does
     (dagster-dbt copies the code location's parse into each run's target); the run date is
@@ -455,13 +474,16 @@ def run_build(name: str, raw_dir: Path, warehouse: Path, as_of: str, target_path
     if parsed_by is not None and (parsed_by / PARTIAL_PARSE_FILE).exists():
         target_path.mkdir(parents=True)
         shutil.copyfile(parsed_by / PARTIAL_PARSE_FILE, target_path / PARTIAL_PARSE_FILE)
-    with measure(step):
+    with measure(step, counters, include_self=counters is not None), \
+            record_steps(counters or _own_cpu) as parts:
         try:
             output = build(raw_dir, warehouse, as_of, select=select, target_path=target_path,
                            quiet=True, unit_tests=unit_tests, project_dir=project_dir)
         except Exception as error:  # noqa: BLE001 - DbtError or a crash: report it, go on
             step.status = "failed"
             output = str(error)
+    if parts:  # a build in waves (spark, postgres): where its time went
+        step.detail["parts"] = parts
     target_path.mkdir(parents=True, exist_ok=True)
     (target_path / "bench-dbt-output.log").write_text(output)
     profile = dbt_profile(target_path)
@@ -658,6 +680,194 @@ def benchmark(customers: int, data_dir: Path, as_of: str = DEFAULT_AS_OF, seed: 
     }
 
 
+# ---------------------------------------------------------------------------------- other engines
+
+ENGINES = ("spark", "postgres")
+_PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
+# dbt's node lines: "12 of 170 OK created sql table model staging.stg_orders .... [OK in 3.21s]"
+_DBT_NODE_LINE = re.compile(r"\d+ of \d+ (?:OK|PASS|WARN|ERROR|FAIL)\S* (.+?) +\.* *\[.*? in ([\d.]+)s\]")
+
+
+def _set_subreaper(on: bool) -> None:
+    """Adopt orphaned descendants: dbt's local Spark session is a JVM that outlives dbt (its
+    CPU, 10 s and more per dbt run, would otherwise never be counted). Linux only."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)
+
+
+def _reap_orphans(keep: set[int], timeout: float = 120.0) -> None:
+    """Wait for the adopted descendants (not `keep`) to exit and reap them, so their CPU joins
+    RUSAGE_CHILDREN. Gives up after `timeout` (a JVM that never exits is left running)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = [c.pid for c in psutil.Process().children() if c.pid not in keep]
+        if not waiting:
+            return
+        for pid in waiting:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # not ours to wait for (another thread's Popen)
+                keep.add(pid)
+        time.sleep(0.2)
+
+
+def _server_cpu(postmaster: int | None) -> float:
+    """CPU seconds of a PostgreSQL server so far: the postmaster, its exited backends (which it
+    waited for) and its live processes."""
+    if postmaster is None:
+        return 0.0
+    try:
+        root = psutil.Process(postmaster)
+        times = root.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in root.children(recursive=True):
+            try:
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+def _postmaster_pid(settings: dict[str, str]) -> int | None:
+    """The throwaway cluster's postmaster (crm_tags.pg_server: data/ next to the socket folder)."""
+    pid_file = Path(settings["CRM_PG_HOST"]).parent / "data" / "postmaster.pid"
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _node_times(target_path: Path, top: int = 10) -> list[dict[str, Any]]:
+    """The slowest dbt nodes of a build made of several dbt runs, from dbt's log (each run
+    appends to it, and overwrites run_results.json; kept when a run fails)."""
+    log = target_path / "logs" / "dbt.log"
+    if not log.exists():
+        log = target_path / "bench-dbt-output.log"
+    if not log.exists():
+        return []
+    found = [{"node": m.group(1).strip(), "seconds": float(m.group(2))}
+             for m in _DBT_NODE_LINE.finditer(log.read_text())]
+    return sorted(found, key=lambda n: -n["seconds"])[:top]
+
+
+@contextmanager
+def _engine(target: str, run_dir: Path) -> Iterator[dict[str, Any]]:
+    """The engine of one run, as the environment its builds read: a throwaway PostgreSQL
+    cluster (crm_tags.pg_server), or a fresh Spark warehouse folder and metastore."""
+    from crm_tags.build import spark_python
+
+    saved = dict(os.environ)
+    info: dict[str, Any] = {"target": target}
+    try:
+        os.environ["CRM_TARGET"] = target
+        if target == "spark":
+            spark_dir = run_dir / "spark"
+            shutil.rmtree(spark_dir, ignore_errors=True)
+            os.environ["CRM_SPARK_DIR"] = str(spark_dir)
+            info.update(spark_python=str(spark_python()),
+                        driver_memory=os.environ.get("CRM_SPARK_DRIVER_MEMORY", "3g (default)"),
+                        master=os.environ.get("CRM_SPARK_MASTER", "local[2] (default)"))
+            yield info
+            shutil.rmtree(spark_dir, ignore_errors=True)
+        else:
+            from crm_tags.pg_server import throwaway_cluster
+
+            with throwaway_cluster() as settings:
+                os.environ.update(settings)
+                info["postmaster"] = _postmaster_pid(settings)
+                yield info
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def engine_benchmark(target: str, customers: int, data_dir: Path, as_of: str = DEFAULT_AS_OF,
+                     seed: int = 42, dirty: float = 0.0, skip_incremental: bool = False,
+                     project_dir: Path | None = None,
+                     log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The full build and the daily job on Spark or PostgreSQL; return the results (JSON).
+
+    As `crm-tags build` runs there, without dbt unit tests (CI's job): the load (PostgreSQL),
+    dbt in waves, the host-run Python models (crm_tags.python_on_host). The daily job is the
+    next day's build of everything, incremental (the engines have no cadence selection of
+    their own): the bench's daily delivery added to a hard-linked copy of the cached zone, on
+    the warehouse the full build left. CPU: this process and every descendant (the Spark JVMs
+    are adopted and reaped), and on PostgreSQL the server's own (server_cpu_seconds). The
+    reference, its check and the gate are DuckDB's: not run here."""
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    data_dir = data_dir.resolve()
+    cached, landing = ensure_landing_zone(data_dir, customers, seed, as_of, dirty)
+    log(f"landing zone: {cached} ({'reused' if landing['reused'] else 'generated'}); target {target}")
+    run_name = landing_key(customers, seed, as_of, dirty) + f"_{target}"
+    if project_dir is not None:
+        project_dir = project_dir.resolve()
+        run_name += f"_{project_dir.name}"
+    run_dir = data_dir / "runs" / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    raw_dir = run_dir / "raw"  # the builds' zone: the daily delivery is written here, not cached
+    link_tree(cached, raw_dir)
+    warehouse = run_dir / "unused.duckdb"  # the engines build in place, not into this file
+    steps: list[Step] = []
+    loads: dict[str, list[float]] = {}
+
+    with _engine(target, run_dir) as engine:
+        keep = {child.pid for child in psutil.Process().children()}  # not adopted: not reaped
+        keep |= {engine["postmaster"]} if engine.get("postmaster") else set()
+        _set_subreaper(True)  # after the cluster started: its postmaster stays init's
+
+        def counters() -> dict[str, float]:
+            _reap_orphans(keep)
+            values = _own_cpu()
+            if target == "postgres":
+                values["server_cpu_seconds"] = _server_cpu(engine.get("postmaster"))
+            return values
+
+        def uptime(label: str) -> None:
+            loads[label] = [round(x, 2) for x in os.getloadavg()]
+
+        try:
+            log("full build ...")
+            uptime("before full build")
+            full = run_build("build (full)", raw_dir, warehouse, as_of, run_dir / "target_full",
+                             project_dir, unit_tests=False, counters=counters)
+            uptime("after full build")
+            steps.append(full)
+            if not skip_incremental and usable(full):
+                next_day = (dt.date.fromisoformat(as_of) + dt.timedelta(days=1)).isoformat()
+                delivery = write_daily_delivery(raw_dir, as_of)
+                log(f"daily delivery for {next_day}: {sum(delivery.values()):,} rows; the daily job ...")
+                daily = run_build("build (daily job)", raw_dir, warehouse, next_day,
+                                  run_dir / "target_daily_job", project_dir, unit_tests=False,
+                                  parsed_by=run_dir / "target_full", counters=counters)
+                uptime("after daily job")
+                daily.detail["delivery_rows"] = delivery
+                steps.append(daily)
+        finally:
+            _set_subreaper(False)
+        for step in steps:
+            step.detail["slowest_nodes"] = _node_times(run_dir / ("target_full" if "full" in step.name
+                                                                  else "target_daily_job"))
+    engine.pop("postmaster", None)
+    peak = max((s.peak_rss or 0 for s in steps), default=0)
+    return {
+        "customers": customers, "seed": seed, "as_of": as_of, "dirty": dirty, "target": target,
+        "engine": engine, "project_dir": str(project_dir or PROJECT_DIR),
+        "landing_zone": {"path": str(cached), "copy": str(raw_dir), **landing},
+        "machine": {**_machine(), "load_average_at_start": load_at_start, "load_averages": loads},
+        "steps": [{"step": s.name, "status": s.status, "seconds": s.seconds,
+                   "cpu_seconds": s.cpu_seconds, "ratio_to_reference": None,
+                   "peak_rss_bytes": s.peak_rss, **s.detail} for s in steps],
+        "ratios": {}, "peak_rss_bytes": peak,
+        "targets": {"peak_rss_bytes": {"max": TARGET_PEAK_RSS, "value": peak,
+                                       "met": peak < TARGET_PEAK_RSS}},
+        "reference_check": {},
+    }
+
+
 def _machine() -> dict[str, Any]:
     import dbt.version
 
@@ -694,7 +904,8 @@ def format_table(results: dict[str, Any]) -> str:
         return f"{n / GB:.2f} GB" if n else "-"
 
     machine = results["machine"]
-    lines = [(f"crm-tags bench: {results['customers']:,} customers, as of {results['as_of']}, "
+    on = f" on {results['target']}" if results.get("target") else ""
+    lines = [(f"crm-tags bench{on}: {results['customers']:,} customers, as of {results['as_of']}, "
               f"{machine['cpus']} cpus, memory_limit {machine['memory_limit']}, "
               f"load average {machine['load_average_at_start'][0]} -> {machine['load_average_at_end'][0]}"),
              "", f"  {'step':<28} {'seconds':>9} {'x reference':>12} {'CPU s':>9} {'peak RSS':>10}  status"]
@@ -718,6 +929,15 @@ def format_table(results: dict[str, Any]) -> str:
             f"DIFFER: {c['only_in_build']} only in build, {c['only_in_reference']} only in reference")
         lines.append(f"  reference vs marts.customer_tags after {when}: {state}")
     for s in results["steps"]:
+        if s.get("parts"):
+            server = (f", PostgreSQL server CPU {s['server_cpu_seconds']:.1f}s"
+                      if s.get("server_cpu_seconds") is not None else "")
+            lines += ["", f"  {s['step']}: where the time went{server}"]
+            lines += [f"    {p['seconds']:>8.1f}s wall {p['cpu_seconds']:>7.1f}s CPU"
+                      + (f" {p['server_cpu_seconds']:>7.1f}s server" if "server_cpu_seconds" in p else "")
+                      + f"  {p['step']}" for p in s["parts"]]
+            lines += [f"    {n['seconds']:>8.2f}s  {n['node']}" for n in s.get("slowest_nodes", [])]
+            continue
         profile = s.get("profile")
         if profile and profile.get("top_nodes"):
             lines += ["", f"  {s['step']}: dbt {profile['dbt_elapsed_seconds']}s; node time by type: "
@@ -750,10 +970,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DuckDB memory_limit of the reference (default: the build's)")
     parser.add_argument("--no-check", action="store_true",
                         help="do not compare the reference's tags with marts.customer_tags")
+    parser.add_argument("--target", default=None, choices=["duckdb", *ENGINES],
+                        help="engine (default: $CRM_TARGET or duckdb). spark, postgres: that "
+                             "engine's full build and daily job only (a throwaway PostgreSQL "
+                             "cluster, a fresh local Spark warehouse), with their CPU")
 
 
 def run(args: argparse.Namespace) -> int:
     dt.date.fromisoformat(args.as_of)
+    target = args.target or os.environ.get("CRM_TARGET") or "duckdb"
+    if target in ENGINES:
+        return _run_engine(args, target)
+    os.environ["CRM_TARGET"] = "duckdb"  # what every build below reads
     results = benchmark(args.customers, args.data_dir, args.as_of, args.seed, args.dirty,
                         args.skip_reference, args.skip_incremental, args.skip_gate,
                         check=not args.no_check, project_dir=args.project_dir,
@@ -766,6 +994,17 @@ def run(args: argparse.Namespace) -> int:
     failed = [s["step"] for s in results["steps"]
               if s["status"].startswith(("failed", "out of memory"))]
     return 1 if failed else 0
+
+
+def _run_engine(args: argparse.Namespace, target: str) -> int:
+    results = engine_benchmark(target, args.customers, args.data_dir, args.as_of, args.seed,
+                               args.dirty, args.skip_incremental, project_dir=args.project_dir)
+    out = args.out or DEFAULT_OUT_DIR / f"bench-{args.customers}-{target}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(format_table(results))
+    print(f"\nwrote {out}")
+    return 1 if any(s["status"] != "ok" for s in results["steps"]) else 0
 
 
 if __name__ == "__main__":

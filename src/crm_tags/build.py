@@ -155,7 +155,7 @@ def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full
     docs/engines.md): on PostgreSQL `crm-tags load` first (Spark reads the files itself), then
     dbt in waves around the Python models, which run on this host (crm_tags.python_on_host).
     Built in place."""
-    from crm_tags.python_on_host import build_in_waves
+    from crm_tags.python_on_host import build_in_waves, timed_step
 
     flags = (["--full-refresh"] if full_refresh else [])
     if not unit_tests:
@@ -169,7 +169,8 @@ def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full
         return build_in_subprocess(request, dbt_env(raw_dir, warehouse, target_path, as_of), quiet)
     from crm_tags.load import load
 
-    load(raw_dir, out=sys.stdout if not quiet else io.StringIO())
+    with timed_step("crm-tags load"):
+        load(raw_dir, out=sys.stdout if not quiet else io.StringIO())
     if project_dir is not None:
         flags += ["--project-dir", str(project_dir)]
 

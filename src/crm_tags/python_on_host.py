@@ -27,7 +27,9 @@ import contextlib
 import importlib.util
 import json
 import os
-from collections.abc import Callable
+import resource
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,46 @@ import pyarrow as pa
 from crm_tags import PROJECT_DIR
 
 SCHEMA = "python_models"
+
+# Where a build in waves spends its time, for `crm-tags bench --target` (crm_tags.bench): off
+# unless a caller records, so a build pays nothing for it.
+_recorders: list[tuple[list[dict], Callable[[], dict[str, float]]]] = []
+
+
+def _own_cpu() -> dict[str, float]:
+    """CPU seconds of this process and its waited-for children (dbt, a host-run model)."""
+    self_, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return {"cpu_seconds": self_.ru_utime + self_.ru_stime + children.ru_utime + children.ru_stime}
+
+
+@contextlib.contextmanager
+def record_steps(counters: Callable[[], dict[str, float]] = _own_cpu) -> Iterator[list[dict]]:
+    """Collect the steps of the builds run inside the block (the load, each dbt wave, each
+    host-run model): name, wall seconds and the increase of each of `counters()` (cumulative
+    values, e.g. CPU seconds; the caller may also reap processes there)."""
+    steps: list[dict] = []
+    _recorders.append((steps, counters))
+    try:
+        yield steps
+    finally:
+        _recorders.remove((steps, counters))
+
+
+@contextlib.contextmanager
+def timed_step(name: str) -> Iterator[None]:
+    """One step of a build, recorded when record_steps is active."""
+    if not _recorders:
+        yield
+        return
+    steps, counters = _recorders[-1]
+    before, start = counters(), time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds = time.perf_counter() - start
+        after = counters()
+        steps.append({"step": name, "seconds": round(seconds, 2),
+                      **{key: round(after[key] - before.get(key, 0.0), 2) for key in after}})
 
 
 def _arrow_type(data_type: str, precision, scale) -> pa.DataType:
@@ -298,7 +340,8 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
     with _environment(COMPUTED_TAG_MODELS_ENV, "*"):
         # wave 0 first, everything not downstream of a stand-in (they all live in STAND_INS);
         # the manifest it writes plans the next waves, so no `dbt parse` of its own
-        output = run_dbt(["build", *build_args, "--exclude", f"path:{STAND_INS}+"])
+        with timed_step("dbt wave 0: everything not downstream of a Python model"):
+            output = run_dbt(["build", *build_args, "--exclude", f"path:{STAND_INS}+"])
         manifest = json.loads(manifest_path().read_text())
         waves = plan_waves(manifest)
         names = {m["name"] for group, _ in waves for m in group}
@@ -313,11 +356,14 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
         try:
             for group, names in waves:
                 for node in group:
-                    run_model(conn, manifest, node)
+                    with timed_step(f"host-run Python model {node['name']}"):
+                        run_model(conn, manifest, node)
                 # the stand-ins, what reads them (last), the data tests listed; unit tests of
                 # those models (cautious: their only parent is selected)
-                output += run_dbt(["build", *build_args, "--select", *names,
-                                   "--indirect-selection", "cautious"])
+                last = ", ".join(node["name"] for node in group)
+                with timed_step(f"dbt wave after {last} ({len(names)} nodes)"):
+                    output += run_dbt(["build", *build_args, "--select", *names,
+                                       "--indirect-selection", "cautious"])
         finally:
             if conn is not None:
                 conn.close()
