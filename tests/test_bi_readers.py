@@ -121,18 +121,9 @@ def _build_the_next_day_while(readers: list[str], root: Path, warehouse: Path, s
 
 
 @pytest.mark.slow
-def test_a_bi_reader_polling_during_the_build_never_fails(published, tmp_path):
-    root, warehouse = published
-    code, before, after, [polled] = _build_the_next_day_while(["poll"], root, warehouse,
-                                                              tmp_path / "stop")
-    assert polled["failures"] == 0, polled["errors"]
-    # it read the marts before the build and after the publish: it polled throughout
-    assert polled["as_of_seen"] == [before, after]
-    assert code == 0 and _as_of(warehouse) == after
-
-
-@pytest.mark.slow
 def test_the_build_succeeds_while_a_bi_connection_is_held_open(published, tmp_path):
+    # one build with every kind of reader at once (a build costs ~20 s of CPU): a polling
+    # reader, the one a BI dashboard is, never fails and sees the new marts
     root, warehouse = published
     code, before, after, [held, polled, held_bi, polled_bi] = _build_the_next_day_while(
         ["hold", "poll", "hold-bi", "poll-bi"], root, warehouse, tmp_path / "stop")

@@ -26,10 +26,10 @@ from types import SimpleNamespace
 
 import duckdb
 import pytest
-from conftest import LandingZone, query, ts, write_b2c_shop
+from conftest import LandingZone, build_reference, query, ts, write_b2c_shop
 
 from crm_tags.backfill import BackfillRefused, backfill, backfill_dates, check_dates
-from crm_tags.build import DbtError, build
+from crm_tags.build import DbtError
 from crm_tags.cli import main
 from crm_tags.quality.publish import build_and_publish
 
@@ -148,12 +148,11 @@ def built(tmp_path_factory) -> SimpleNamespace:
     state.seq = _state(seq)
     state.seq_warehouse = seq
     # a fresh warehouse per date, built as of that date alone from the whole landing zone: the
-    # reference, so dbt alone (no gate, no publish)
+    # reference, so dbt alone (no gate, no publish, no data tests)
     state.fresh = {}
     for day in DATES:
         fresh = root / f"fresh_{day}" / "warehouse.duckdb"
-        build(landing.root, fresh, day, target_path=fresh.parent / "target", quiet=True,
-              unit_tests=False)
+        build_reference(landing.root, fresh, day, root / "fresh_target")
         state.fresh[day] = query(fresh, TAGS)
     # out of order: the latest date first, then a backfill of the earlier ones
     ooo = root / "ooo" / "warehouse.duckdb"

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import io
 import os
+import shutil
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 from crm_tags import PROJECT_DIR
@@ -46,9 +50,13 @@ def dbt_env(raw_dir: Path, warehouse: Path, target_path: Path | None = None,
     env["CRM_RAW_DIR"] = str(Path(raw_dir).resolve())
     env["CRM_WAREHOUSE_PATH"] = str(Path(warehouse).resolve())
     env["DBT_PROFILES_DIR"] = str(PROJECT_DIR)
+    env["CRM_PROJECT_DIR"] = str(PROJECT_DIR)  # segments/ (dbt may run elsewhere: run_dbt)
+    segments = env.get("CRM_SEGMENTS_FILE")
+    if segments:  # a relative one is the project's, as when dbt ran from the project dir
+        env["CRM_SEGMENTS_FILE"] = str(PROJECT_DIR / segments)
     if target_path is not None:
         env["DBT_TARGET_PATH"] = str(target_path)
-        env["DBT_LOG_PATH"] = str(Path(target_path) / "logs")
+        env["DBT_LOG_PATH"] = str(PROJECT_DIR / target_path / "logs")  # dbt: relative to cwd
     return env
 
 
@@ -60,21 +68,29 @@ def run_dbt(
     target_path: Path | None = None,
     quiet: bool = False,
 ) -> str:
-    """Run one dbt command from the project root; return its output, raise DbtError on failure."""
-    Path(warehouse).resolve().parent.mkdir(parents=True, exist_ok=True)
+    """Run one dbt command on the project; return its output, raise DbtError on failure.
+
+    On DuckDB dbt runs in the warehouse's directory and opens the file by its name: the path
+    is part of the profile dbt hashes to decide whether a saved parse is still valid, so with
+    the absolute path every warehouse and candidate file would need a full parse of its own;
+    with the name, one saved parse serves them all (parse_cache)."""
+    warehouse = Path(warehouse).resolve()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
     python = spark_python() if current_target() == "spark" else Path(sys.executable)
     command = [str(python.with_name("dbt")), *args]
-    result = subprocess.run(
-        command,
-        cwd=PROJECT_DIR,
-        env=dbt_env(raw_dir, warehouse, target_path, as_of),
-        capture_output=True,
-        check=False,
-        text=True,
-    )
+    env = dbt_env(raw_dir, warehouse, target_path, as_of)
+    cwd = PROJECT_DIR
+    if current_target() == "duckdb":
+        cwd, env["CRM_WAREHOUSE_PATH"] = warehouse.parent, warehouse.name
+        env.setdefault("DBT_PROJECT_DIR", str(PROJECT_DIR))  # --project-dir in args wins
+    cache = parse_cache(args, env, target_path)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=False,
+                            text=True)
     output = result.stdout + result.stderr
+    if cache is not None and result.returncode == 0:
+        cache.save()
     # a file another process holds: one plain sentence naming it, instead of dbt's traceback
-    locked = explain_lock_error(output) if result.returncode != 0 else None
+    locked = explain_lock_error(output, cwd) if result.returncode != 0 else None
     if locked:
         raise DbtError(f"dbt {' '.join(args)} failed: {locked}")
     if not quiet:
@@ -99,6 +115,55 @@ def dbt_failure_reasons(output: str) -> list[str]:
         else:
             following = False
     return reasons
+
+
+PARSE_CACHE_VARIABLE = "CRM_DBT_PARSE_CACHE"
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+
+
+class ParseCache:
+    """dbt saves its parse of the project in <target dir>/partial_parse.msgpack and reuses it
+    when the profile, the vars and dbt_project.yml are as they were, re-reading only the files
+    that changed; a new target dir starts with a full parse (docs/benchmark.md, "Test suite").
+    This keeps the project's last parse per profiles.yml target and warehouse file name in one
+    directory ($CRM_DBT_PARSE_CACHE, default target/parse_cache) and hands it to a dbt run
+    whose target dir has none (dbt's DBT_PARTIAL_PARSE_FILE_PATH): dbt checks it exactly as
+    it checks its own, so a stale or foreign one only costs the full parse it replaces."""
+
+    def __init__(self, entry: Path, saved: Path):
+        self.entry, self.saved = entry, saved
+        self.started = time.time()
+
+    def save(self) -> None:
+        """Keep this run's parse (the newest code) if dbt wrote one."""
+        try:
+            if self.saved.stat().st_mtime < self.started - 1:
+                return  # a command that does not parse (dbt debug, deps)
+            self.entry.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.entry.with_name(f"{self.entry.name}.{os.getpid()}.{uuid.uuid4().hex}")
+            shutil.copyfile(self.saved, partial)
+            os.replace(partial, self.entry)  # atomic: a concurrent reader sees one whole file
+        except OSError:
+            pass  # a cache: never a reason for a build to fail
+
+
+def parse_cache(args: list[str], env: dict[str, str], target_path: Path | None) -> ParseCache | None:
+    """The ParseCache of this dbt run of the project (None for another copy of it, or when the
+    caller chose a parse file or turned partial parsing off); sets DBT_PARTIAL_PARSE_FILE_PATH
+    in `env` when the run's target dir has no parse of its own yet."""
+    if "--project-dir" in args or env.get("DBT_PARTIAL_PARSE_FILE_PATH") \
+            or "--no-partial-parse" in args \
+            or env.get("DBT_PARTIAL_PARSE", "").lower() in ("0", "false") \
+            or Path(env.get("DBT_PROJECT_DIR") or PROJECT_DIR).resolve() != PROJECT_DIR:
+        return None
+    target_dir = PROJECT_DIR / (target_path if target_path is not None else "target")
+    key = "\0".join([current_target(), env.get("CRM_WAREHOUSE_PATH", "")])
+    directory = Path(env.get(PARSE_CACHE_VARIABLE) or PROJECT_DIR / "target" / "parse_cache")
+    cache = ParseCache(directory / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.msgpack",
+                       target_dir / PARTIAL_PARSE_FILE)
+    if not cache.saved.exists() and cache.entry.exists():
+        env["DBT_PARTIAL_PARSE_FILE_PATH"] = str(cache.entry)
+    return cache
 
 
 def build(

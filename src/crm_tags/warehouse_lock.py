@@ -87,14 +87,15 @@ def no_writer(path: Path, doing: str) -> Iterator[int]:
         os.close(descriptor)
 
 
-def explain_lock_error(message: str) -> str | None:
+def explain_lock_error(message: str, cwd: Path | None = None) -> str | None:
     """A plain sentence for DuckDB's "Could not set lock on file" error in `message` (the
-    output of dbt or a duckdb exception), naming every process that holds the file; None when
-    `message` is about something else."""
+    output of dbt or a duckdb exception; `cwd`: the directory a relative path in it is
+    relative to), naming every process that holds the file; None when `message` is about
+    something else."""
     found = DUCKDB_LOCK_ERROR.search(message)
     if not found:
         return None
-    path = Path(found["path"])
+    path = Path(cwd or "") / found["path"]
     holders = [str(holder) for holder in lock_holders(path)]
     if not holders and found["pid"]:  # gone since: what DuckDB saw
         holders = [f"process {found['pid']} ({Path(found['program']).name})"]

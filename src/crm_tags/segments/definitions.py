@@ -521,7 +521,9 @@ def _file_position(text: str, node: yaml.ScalarNode, offset: int) -> tuple[int, 
 
 
 def _display(path: Path) -> str:
+    # inside dbt (crm_tags.build.run_dbt) paths read as from the project dir, dbt's old cwd
+    base = Path(os.environ.get("CRM_PROJECT_DIR") or Path.cwd())
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(path.resolve().relative_to(base))
     except ValueError:
         return str(path)
