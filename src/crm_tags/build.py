@@ -80,18 +80,25 @@ def run_dbt(
     if not quiet:
         sys.stdout.write(output)
     if result.returncode != 0:
-        reasons: list[str] = []
-        following = False  # the indented lines under an error line carry its message
-        for line in output.splitlines():
-            if "Error" in line or "error" in line or "FAIL" in line or "Delivery" in line:
-                reasons.append(line)
-                following = True
-            elif following and line[:1].isspace() and line.strip():
-                reasons.append(line)
-            else:
-                following = False
+        reasons = dbt_failure_reasons(output)
         raise DbtError(f"dbt {' '.join(args)} failed:\n" + "\n".join(reasons[-40:] or [output[-4000:]]))
     return output
+
+
+def dbt_failure_reasons(output: str) -> list[str]:
+    """The lines of a failed dbt run's output that say why: error and FAIL lines with the
+    indented lines under them (their message)."""
+    reasons: list[str] = []
+    following = False
+    for line in output.splitlines():
+        if "Error" in line or "error" in line or "FAIL" in line or "Delivery" in line:
+            reasons.append(line)
+            following = True
+        elif following and line[:1].isspace() and line.strip():
+            reasons.append(line)
+        else:
+            following = False
+    return reasons
 
 
 def build(
@@ -150,14 +157,19 @@ def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full
     Built in place."""
     from crm_tags.python_on_host import build_in_waves
 
-    spark = current_target() == "spark"
-    if not spark:  # Spark reads the landing zone itself (spark__register_landing_zone)
-        from crm_tags.load import load
-
-        load(raw_dir, out=sys.stdout if not quiet else io.StringIO())
     flags = (["--full-refresh"] if full_refresh else [])
     if not unit_tests:
         flags += ["--exclude-resource-type", "unit_test"]
+    target_dir = Path(target_path) if target_path else Path(project_dir or PROJECT_DIR) / "target"
+    if current_target() == "spark":  # Spark reads the landing zone itself (spark__register_landing_zone)
+        from crm_tags.spark_host import build_in_subprocess
+
+        request = {"select": select, "flags": flags, "target_dir": str(target_dir),
+                   "project_dir": str(project_dir) if project_dir is not None else None}
+        return build_in_subprocess(request, dbt_env(raw_dir, warehouse, target_path, as_of), quiet)
+    from crm_tags.load import load
+
+    load(raw_dir, out=sys.stdout if not quiet else io.StringIO())
     if project_dir is not None:
         flags += ["--project-dir", str(project_dir)]
 
@@ -167,12 +179,6 @@ def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full
 
     if select:
         return dbt(["build", "--select", select, *flags])
-    target_dir = Path(target_path) if target_path else Path(project_dir or PROJECT_DIR) / "target"
-    if spark:
-        from crm_tags.spark_host import run_model_in_subprocess
-
-        return build_in_waves(dbt, None, lambda: target_dir / "manifest.json", flags,
-                              run_one=run_model_in_subprocess)
     import psycopg2
 
     from crm_tags.load import pg_connect_kwargs

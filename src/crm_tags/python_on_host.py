@@ -276,15 +276,13 @@ def _graph_order(parents: dict[str, list[str]]) -> list[str]:
     return ordered
 
 
-def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], Any] | None,
-                   manifest_path: Callable[[], Path], build_args: list[str],
-                   run_one: Callable[[Path, dict], None] | None = None) -> str:
+def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], Any],
+                   manifest_path: Callable[[], Path], build_args: list[str]) -> str:
     """dbt build on an engine without Python models (see the module docstring).
 
-    run_dbt(args) runs one dbt command; connect() opens an engine connection; manifest_path()
-    is the manifest dbt wrote; build_args: the build's own flags (--full-refresh ...).
-    run_one(manifest path, node), instead of connect: runs one model by other means (Spark:
-    in a process of its own, crm_tags.spark_host)."""
+    run_dbt(args) runs one dbt command; connect() opens an engine connection (Spark: the
+    session of the dbt process, crm_tags.spark_host); manifest_path() is the manifest dbt
+    wrote; build_args: the build's own flags (--full-refresh ...)."""
     output = run_dbt(["parse"])
     manifest = json.loads(manifest_path().read_text())
     waves = plan_waves(manifest)
@@ -297,18 +295,14 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
                         if n["resource_type"] == "model" and n["name"].startswith("tag_"))
     build_args = [*build_args, "--vars", json.dumps({"computed_tag_models": tag_models})]
     output += run_dbt(["build", *build_args, "--exclude", *[f"{m['name']}+" for m, _ in waves]])
-    conn = connect() if run_one is None else None
+    conn = connect()
     try:
         for node, names in waves:
-            if run_one is None:
-                run_model(conn, manifest, node)
-            else:
-                run_one(manifest_path(), node)
+            run_model(conn, manifest, node)
             # the stand-in, what reads it (last), the data tests listed; unit tests of those
             # models (cautious: their only parent is selected)
             output += run_dbt(["build", *build_args, "--select", *names,
                                "--indirect-selection", "cautious"])
     finally:
-        if conn is not None:
-            conn.close()
+        conn.close()
     return output

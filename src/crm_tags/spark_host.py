@@ -5,10 +5,13 @@ session here is built from its server_side_parameters, rendered with the same en
 variables, so the host reads and writes the tables dbt builds (the same warehouse folder and
 Derby metastore).
 
-A Derby metastore admits one process at a time, and dbt (a subprocess) opens it on every
-run: so each host-run Python model runs in a short-lived process of its own
-(`python -m crm_tags.spark_host MANIFEST NAME`), between the dbt waves of
-crm_tags.python_on_host.build_in_waves.
+A build on the spark target runs in one process of the spark environment
+(`python -m crm_tags.spark_host --build REQUEST`, started by crm_tags.build): dbt in-process
+(dbtRunner) for the parse and every wave of crm_tags.python_on_host.build_in_waves, and the
+host-run Python models on the same Spark session between the waves. So a build starts one JVM
+and opens the Derby metastore once (a Derby metastore admits one process at a time), and dbt
+parses the project once (the waves reuse the parsed manifest). The process stops its session
+when the build ends: the metastore is free for the next process (an export, the next build).
 """
 
 from __future__ import annotations
@@ -99,15 +102,70 @@ def _spark_schema(schema: pa.Schema):
     return from_arrow_schema(schema)
 
 
-def run_model_in_subprocess(manifest_path: Path, node: dict) -> None:
-    """One host-run Python model in a process of its own (see the module docstring)."""
-    from crm_tags.build import spark_python
+BUILD_FAILED = 3  # the exit status of a --build that failed with a DbtError
 
-    result = subprocess.run([str(spark_python()), "-m", "crm_tags.spark_host", str(manifest_path), node["name"]],
-                            capture_output=True, text=True, check=False, cwd=PROJECT_DIR)
-    sys.stderr.write(result.stderr[-2000:] if result.returncode else "")
-    if result.returncode != 0:
-        raise RuntimeError(f"python_on_host (spark): model {node['name']} failed:\n{result.stderr[-4000:]}")
+
+def build_in_subprocess(request: dict, env: dict[str, str], quiet: bool) -> str:
+    """The build `request` (see _build) in one process of the spark environment; returns dbt's
+    output, raises DbtError with the reasons of a failed dbt run (a delivery error, a failing
+    test) or the end of the process's error output."""
+    import tempfile
+
+    from crm_tags.build import DbtError, spark_python
+
+    with tempfile.TemporaryDirectory(prefix="crm-spark-build-") as tmp:
+        failure = Path(tmp) / "failure.txt"
+        result = subprocess.run(
+            [str(spark_python()), "-m", "crm_tags.spark_host", "--build",
+             json.dumps({**request, "failure_file": str(failure)})],
+            cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False)
+        if not quiet:
+            sys.stdout.write(result.stdout)
+        if result.returncode == 0:
+            return result.stdout
+        if result.returncode == BUILD_FAILED and failure.exists():
+            raise DbtError(failure.read_text())
+    raise DbtError(f"the spark build failed (status {result.returncode}):\n{result.stderr[-4000:]}")
+
+
+def _build(request: dict) -> str:
+    """The spark build, here: {"select": a dbt selection or null, "flags": the build's own
+    flags, "project_dir": another copy of the project or null, "target_dir": dbt's target
+    folder}. dbt runs in this process; a failed dbt command raises DbtError."""
+    from dbt.cli.main import dbtRunner
+
+    from crm_tags.build import DbtError, dbt_failure_reasons
+    from crm_tags.python_on_host import build_in_waves
+
+    project = ["--project-dir", request["project_dir"]] if request.get("project_dir") else []
+    parsed: dict = {}
+
+    def dbt(args: list[str]) -> str:
+        lines: list[str] = []
+
+        def collect(event) -> None:
+            if event.info.level in ("info", "warn", "error") and event.info.msg:
+                lines.append(event.info.msg)
+
+        # every wave reuses the manifest of the one parse (dbt's partial parsing would
+        # re-read the project per wave, and parse it in full when --vars change)
+        result = dbtRunner(manifest=parsed.get("manifest"), callbacks=[collect]).invoke(args + project)
+        output = "\n".join(lines) + "\n"
+        if not result.success:
+            reasons = dbt_failure_reasons(output)
+            if result.exception is not None and str(result.exception) not in output:
+                reasons.append(str(result.exception))
+            raise DbtError(f"dbt {' '.join(args)} failed:\n" + "\n".join(reasons[-40:] or [output[-4000:]]))
+        if args[0] == "parse":
+            parsed["manifest"] = result.result
+        return output
+
+    if request.get("select"):
+        return dbt(["build", "--select", request["select"], *request["flags"]])
+    # the host-run models use dbt's own Spark session (the same process: getOrCreate); their
+    # connection stops it when the waves are done
+    return build_in_waves(dbt, lambda: SparkConnection(spark_session(Path(request.get("project_dir") or PROJECT_DIR))),
+                          lambda: Path(request["target_dir"]) / "manifest.json", request["flags"])
 
 
 def export(relations: list[str], folder: Path) -> None:
@@ -125,21 +183,22 @@ def export(relations: list[str], folder: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`MANIFEST NAME`: run one host model; `--export FOLDER RELATION...`: export relations."""
-    from crm_tags.python_on_host import python_models, run_model
-
+    """`--build REQUEST`: a spark build (crm_tags.build); `--export FOLDER RELATION...`: export
+    relations."""
     if argv[0] == "--export":
         export(argv[2:], Path(argv[1]))
         return 0
-    manifest_path, name = Path(argv[0]), argv[1]
-    manifest = json.loads(manifest_path.read_text())
-    node = next(n for n in python_models(manifest) if n["name"] == name)
-    conn = SparkConnection(spark_session())
-    try:
-        run_model(conn, manifest, node)
-    finally:
-        conn.close()
-    return 0
+    if argv[0] == "--build":
+        from crm_tags.build import DbtError
+
+        request = json.loads(argv[1])
+        try:
+            _build(request)
+        except DbtError as error:
+            Path(request["failure_file"]).write_text(str(error))
+            return BUILD_FAILED
+        return 0
+    raise SystemExit("usage: python -m crm_tags.spark_host --build REQUEST | --export FOLDER RELATION...")
 
 
 if __name__ == "__main__":
