@@ -224,7 +224,8 @@
     QUERY) is checked against the contract as on DuckDB (missing column, a type outside the
     contract type's family whose values do not all cast), then the view reads the files with
     Spark's file metadata as the file of origin (_metadata.file_path, file_modification_time)
-    and _metadata.row_index as the row number within the file.
+    and _metadata.row_index as the row number within the file. A file's footer types and row
+    count are read once (raw_landing.file_schemas, by path, size and mtime).
 #}
 {% macro spark__register_landing_zone() %}
     {% if not execute %}{{ return('') }}{% endif %}
@@ -248,7 +249,20 @@
         {% if fingerprint in registered %}{{ return('') }}{% endif %}
         {% do run_query('drop table raw_landing.registered_zone') %}
     {% endif %}
+    {#
+        What was read of each file before (its columns' Spark types from the footer, its row
+        count), by path, size and mtime: a file is described once in the life of the zone,
+        not on every registration (a daily run adds a few files to thousands). The contract
+        is checked on every registration, on these types.
+    #}
+    {% set known = {} %}
+    {% if adapter.get_relation(database=none, schema='raw_landing', identifier='file_schemas') is not none %}
+        {% for key, columns, rows in run_query('select file_key, columns, rows_delivered from raw_landing.file_schemas').rows %}
+            {% do known.update({key: {'columns': fromjson(columns), 'rows': rows}}) %}
+        {% endfor %}
+    {% endif %}
     {% set delivery_rows = [] %}
+    {% set schema_rows = [] %}
     {% for source_node in graph.sources.values() | sort(attribute='unique_id') %}
         {% set landing_path = source_node.meta.get('landing_path') %}
         {% if landing_path %}
@@ -257,17 +271,25 @@
                 {% set parts = path.rsplit('/', 1) %}
                 {% if parts[0].endswith('/' ~ landing_path) %}
                     {% do files.append({'uri': path, 'name': parts[1], 'size': size, 'mtime': mtime,
+                                        'key': path ~ '|' ~ size ~ '|' ~ mtime,
                                         'source_file': landing_path ~ '/' ~ parts[1]}) %}
                 {% endif %}
             {% endfor %}
-            {% set counts = _spark_register_landing_table(source_node, raw_dir ~ '/' ~ landing_path, landing_path, files) %}
+            {% set counts = _spark_register_landing_table(source_node, raw_dir ~ '/' ~ landing_path, landing_path, files, known) %}
             {% for f in files %}
                 {% do delivery_rows.append('(' ~ _sql_string(landing_path) ~ ', ' ~ _sql_string(f.source_file)
                     ~ ', cast(' ~ _sql_string(f.mtime) ~ ' as timestamp), cast(' ~ f.size ~ ' as bigint), cast('
                     ~ counts.get(f.uri, 0) ~ ' as bigint))') %}
+                {% do schema_rows.append('(' ~ _sql_string(f.key) ~ ', ' ~ _sql_string(tojson(f.columns))
+                    ~ ', cast(' ~ counts.get(f.uri, 0) ~ ' as bigint))') %}
             {% endfor %}
         {% endif %}
     {% endfor %}
+    {% do run_query('drop table if exists raw_landing.file_schemas') %}
+    {% if schema_rows %}
+        {% do run_query('create table raw_landing.file_schemas using parquet as select * from values '
+            ~ schema_rows | join(', ') ~ ' as files(file_key, columns, rows_delivered)') %}
+    {% endif %}
     {% do run_query('drop table if exists raw_landing.delivery_files') %}
     {% if delivery_rows %}
         {% set rows_sql = 'select * from values ' ~ delivery_rows | join(', ')
@@ -316,8 +338,12 @@
 {% endmacro %}
 
 
-{# Checks one table's files against the contract and creates its view; returns {file uri: rows}. #}
-{% macro _spark_register_landing_table(source_node, folder, table_label, files) %}
+{#
+    Checks one table's files against the contract and creates its view; returns {file uri:
+    rows}. known: {file key: {columns, rows}} of files read before; each file gets its
+    columns ({name: Spark type}) set here.
+#}
+{% macro _spark_register_landing_table(source_node, folder, table_label, files, known) %}
     {% set columns = _contract_columns(source_node) %}
     {% set relation = source_node.schema ~ '.' ~ source_node.identifier %}
     {% do run_query('create schema if not exists ' ~ source_node.schema) %}
@@ -339,9 +365,14 @@
     {% set groups = {} %}
     {% for f in files %}
         {% set found = {} %}
-        {% for row in run_query('describe query select * from parquet.`' ~ f.uri ~ '`').rows %}
-            {% do found.update({row[0] | lower: row[1]}) %}
-        {% endfor %}
+        {% if f.key in known %}
+            {% do found.update(known[f.key].columns) %}
+        {% else %}
+            {% for row in run_query('describe query select * from parquet.`' ~ f.uri ~ '`').rows %}
+                {% do found.update({row[0] | lower: row[1]}) %}
+            {% endfor %}
+        {% endif %}
+        {% do f.update({'columns': found}) %}
         {% set signature = [] %}
         {% for c in columns %}
             {% if c.name not in found %}
@@ -395,10 +426,13 @@
     {% do run_query('create or replace view ' ~ relation ~ ' as ' ~ scans | join(' union all ')) %}
 
     {% set counts = {} %}
-    {% for path, n in run_query(
-        'select _metadata.file_path, count(*) from parquet.`' ~ folder ~ '/*.parquet` group by 1'
-    ).rows %}
-        {% do counts.update({path: n}) %}
-    {% endfor %}
+    {% for f in files if f.key in known %}{% do counts.update({f.uri: known[f.key].rows}) %}{% endfor %}
+    {% if counts | length < files | length %}
+        {% for path, n in run_query(
+            'select _metadata.file_path, count(*) from parquet.`' ~ folder ~ '/*.parquet` group by 1'
+        ).rows %}
+            {% do counts.update({path: n}) %}
+        {% endfor %}
+    {% endif %}
     {{ return(counts) }}
 {% endmacro %}

@@ -8,18 +8,19 @@ added to it, as of the hand-made run date. Their keys are disjoint (the generato
 AC00000001-style, its e-mail domains qq.com, 163.com, ...; the hand-made ones a1, k1,
 example.com, ...; the fixture checks it), so each customer's tags come from its own rows; what
 the customers share (the LTV fit, quantiles) is computed over both, identically on both engines.
-The spark build (the landing zone read natively by spark__register_landing_zone, dbt in waves
-around the Python models run on the host) gives
+The spark build (one process of the spark environment: the landing zone read natively by
+spark__register_landing_zone, dbt in waves around the Python models run on the host) gives
 marts.customer_tags, marts.customer_profile and audit.reconciliation equal row for row to the
-duckdb build's (floats to 1e-6). The quality gate passes on the Spark build (every check run
-by Spark SQL), and fails naming tag_marts.values_in_catalog once a tag row is planted through
-Spark SQL. (A test of the landing-zone contract's error on Spark is still to write.)
+duckdb build's (floats to 1e-6). A delivery error (values that do not cast, a missing required
+column) stops a spark build with DuckDB's message naming table, file and column. The quality
+gate passes on the Spark build (every check run by Spark SQL), and fails naming
+tag_marts.values_in_catalog once a tag row is planted through Spark SQL.
 
 Needs the spark target's own environment (`make install-spark`: .venv-spark with dbt-spark and
 pyspark; Java 17); CI installs it.
 The compared relations are read by Spark in a process of their own and compared from a
-Parquet copy, so no Spark process of the test holds the metastore after the build (one process
-at a time can open it: a later test opens it again).
+Parquet copy; the build's process has ended by then, so no Spark process of the test holds the
+metastore (one process at a time can open it: a later test opens it again).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from conftest import LandingZone
+from conftest import LandingZone, ts
 from test_postgres import COMPARED, _rows, assert_equal_rows, duckdb_rows
 from test_warehouse import AS_OF, write_scenario
 
@@ -145,6 +148,42 @@ def test_the_ltv_tag_came_from_the_host_run_model(spark_build):
     host_columns, host = spark_rows(spark_build.spark_dir, "python_models.tag_ltv")
     assert ltv <= {(row[host_columns.index("customer_id")], row[host_columns.index("tag_value")])
                    for row in host}
+
+
+def test_a_delivery_error_stops_the_spark_build_naming_table_file_and_column(tmp_path, monkeypatch):
+    """The landing-zone contract on Spark, as on DuckDB (tests/test_warehouse.py): values that
+    do not cast, then a missing required column, each stop the build before any model with one
+    plain message naming table, file and column (no Java stack trace). A small zone; its own
+    Spark folder, and one dbt target folder for both builds (the second parses partially)."""
+    landing = LandingZone(tmp_path / "raw")
+    landing.deliver("crm/accounts", [{"account_id": "a1", "customer_type": "B2B", "updated_at": ts(AS_OF, 1)}])
+    items = landing.deliver("orders/order_items", [{"order_id": "o1", "line_no": 1}], name="items.parquet")
+    table = pq.read_table(items)
+    pq.write_table(table.set_column(table.schema.get_field_index("quantity"), "quantity",
+                                    pa.array(["three"], pa.string())), items)
+    monkeypatch.setenv("CRM_TARGET", "spark")
+    monkeypatch.setenv("CRM_SPARK_DIR", str(tmp_path / "spark"))
+
+    def spark_build_error() -> str:
+        with pytest.raises(DbtError) as error:
+            build(landing.root, tmp_path / "unused.duckdb", AS_OF, target_path=tmp_path / "target",
+                  quiet=True, unit_tests=False)
+        message = str(error.value)
+        assert "at org.apache" not in message and "Traceback" not in message, message
+        return message
+
+    message = spark_build_error()
+    assert ("Delivery error in table orders/order_items, file orders/order_items/items.parquet: "
+            "column 'quantity' cannot be cast to INTEGER (1 value(s), e.g. 'three'). Nothing was built."
+            ) in message
+
+    pq.write_table(table, items)  # mended; now an orders file without its status column
+    bad = landing.deliver("orders/orders", [{"order_id": "o1", "account_id": "a1"}], name="bad_drop.parquet")
+    pq.write_table(pq.read_table(bad).drop(["status"]), bad)
+    message = spark_build_error()
+    assert ("Delivery error in table orders/orders, file orders/orders/bad_drop.parquet: required "
+            "column 'status' is missing (expected VARCHAR). Nothing was built.") in message
+
 
 # ------------------------------------------------------------------------------------------
 # The quality gate on Spark (docs/quality-gate.md, "The gate on Spark"): a gate run on the
