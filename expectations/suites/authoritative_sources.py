@@ -51,14 +51,14 @@ def lineage_suite(facts: GateFacts) -> Suite:
 def _order_system(facts: GateFacts) -> str:
     """Per-customer purchases, net sales and profit in the 365-day window, and days since the
     last purchase, from core.fct_orders (customers who never purchased have no row)."""
-    in_window = (f"{facts.run_date_sql} - order_date >= 0 "
-                 f"and {facts.run_date_sql} - order_date < {WINDOW_365D}")
+    days = facts.days_before_run("order_date")
+    in_window = f"{days} >= 0 and {days} < {WINDOW_365D}"
     return f"""
         select customer_id,
             count(distinct order_id) filter (where {in_window}) as purchases_365d,
             sum(net_sales) filter (where {in_window}) as net_sales_365d,
             sum(profit) filter (where {in_window}) as profit_365d,
-            min({facts.run_date_sql} - order_date) as days_since_last_purchase
+            min({days}) as days_since_last_purchase
         from core.fct_orders
         where is_purchase and order_date <= {facts.run_date_sql}
         group by customer_id
@@ -67,14 +67,14 @@ def _order_system(facts: GateFacts) -> str:
 
 def _campaign_feed(facts: GateFacts) -> str:
     """Per-customer attributed orders and revenue in the 365-day window, per the campaign feed."""
+    days = facts.days_before_run("cast(conversion_ts as date)")
     return f"""
         select account_id as customer_id,
             count(distinct order_id) as attributed_orders_365d,
             sum(attributed_revenue) as attributed_revenue_365d
         from staging.stg_campaigns__attributed_orders
         where rejection_reason is null and account_id is not null
-            and {facts.run_date_sql} - cast(conversion_ts as date) >= 0
-            and {facts.run_date_sql} - cast(conversion_ts as date) < {WINDOW_365D}
+            and {days} >= 0 and {days} < {WINDOW_365D}
         group by account_id
     """
 

@@ -102,11 +102,14 @@ def order_amounts_suite(engine: str = "duckdb") -> Suite:
     # (the quarantine keeps no row: docs/privacy.md), so the three sums come from three places.
     net = "quantity * unit_price - coalesce(discount_amount, 0)"
     delivered = "coalesce(_delivered_at, cast('-infinity' as timestamp))"
-    latest = (f"arg_max_null({net}, struct_pack(delivered := {delivered}, "
-              "file := _source_file, row_number := _source_row_number))" if engine == "duckdb"
-              # PostgreSQL has no arg_max: the first of the versions ordered latest first
-              else f"(array_agg({net} order by {delivered} desc, _source_file desc, "
-                   "_source_row_number desc))[1]")
+    latest = {
+        "duckdb": f"arg_max_null({net}, struct_pack(delivered := {delivered}, "
+                  "file := _source_file, row_number := _source_row_number))",
+        # Spark's max_by keeps a null amount of the latest version, as arg_max_null does
+        "spark": f"max_by({net}, struct({delivered}, _source_file, _source_row_number))",
+        # PostgreSQL has no arg_max: the first of the versions ordered latest first
+    }.get(engine, f"(array_agg({net} order by {delivered} desc, _source_file desc, "
+                  "_source_row_number desc))[1]")
     return problem_suite(
         "core.amounts_reconcile",
         f"""

@@ -105,13 +105,17 @@ def build(facts: GateFacts) -> list[Suite]:
 
 
 # The contract's types as PostgreSQL's information_schema names them (crm-tags load casts
-# every column to the contract type, crm_tags.load).
-_POSTGRES_TYPES = {"varchar": "character varying", "decimal(18,2)": "numeric",
-                   "timestamp": "timestamp without time zone"}
+# every column to the contract type, crm_tags.load), and as Spark's catalog does (the raw
+# views cast every column to the contract type, spark__register_landing_zone).
+_ENGINE_TYPES = {
+    "postgres": {"varchar": "character varying", "decimal(18,2)": "numeric",
+                 "timestamp": "timestamp without time zone"},
+    "spark": {"varchar": "string", "integer": "int"},
+}
 
 
 def _engine_type(kind: str, engine: str) -> str:
-    return _POSTGRES_TYPES.get(kind, kind) if engine == "postgres" else kind
+    return _ENGINE_TYPES.get(engine, {}).get(kind, kind)
 
 
 def contract_suite(facts: GateFacts) -> Suite:
@@ -239,7 +243,8 @@ def quarantine_budget_suite(facts: GateFacts) -> Suite:
                     || '%.0f%%; most common reason: %s (%d rows). The delivery looks broken rather '
                     || 'than dirty: see audit.quarantine_rows.',
                     shares.source_table, shares.rows_rejected, shares.rows_in,
-                    100.0 * shares.rows_rejected / shares.rows_in, 100.0 * shares.budget,
+                    cast(100.0 * shares.rows_rejected / shares.rows_in as double precision),
+                    cast(100.0 * shares.budget as double precision),
                     reasons.rejection_reason, reasons.rows_rejected)
             end as problem
         from shares

@@ -252,7 +252,7 @@ def distribution_swing_suite(facts: GateFacts, swing: dict) -> Suite:
             '%s moved from %.1f%% of customers (published run of %s) to %.1f%% (now): more '
             || 'than %.0f percentage points', tag_key, 100 * previous_share,
             coalesce(cast(as_of_date as varchar), 'unknown date'), 100 * share,
-            100 * limit_share)
+            cast(100 * limit_share as double precision))
             end as problem
         from compared
         """,

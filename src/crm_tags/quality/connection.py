@@ -1,11 +1,14 @@
-"""Where the gate's SQL runs: the warehouse's own engine (DuckDB file, or PostgreSQL).
+"""Where the gate's SQL runs: the warehouse's own engine (DuckDB file, PostgreSQL, or Spark).
 
-The suites (expectations/suites/) are written in SQL both engines accept, apart from a few
-DuckDB spellings translated here in one place (`for_engine`): `printf` is PostgreSQL's
+The suites (expectations/suites/) are written in SQL every engine accepts, apart from a few
+DuckDB spellings translated here in one place (`for_engine`). On PostgreSQL `printf` is
 `format` (which knows only `%s`), and the 64-bit key hash of the duplicate finders is
-`hashtextextended` of the key parts. Every metric is a query run by the engine where the data
-is; only the aggregates and the sampled problem rows come back (docs/quality-gate.md,
-"The gate on PostgreSQL").
+`hashtextextended` of the key parts. On Spark the hash is `xxhash64`, `varchar` is `string`,
+`double precision` is `double`, and `information_schema.tables` / `.columns` (which Spark's
+catalog does not have) are temporary views of the session's catalog
+(crm_tags.quality.spark_gate). Every metric is a query run by the engine where the data is;
+only the aggregates and the sampled problem rows come back (docs/quality-gate.md, "The gate
+on PostgreSQL", "The gate on Spark").
 """
 
 from __future__ import annotations
@@ -15,12 +18,24 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-ENGINES = ("duckdb", "postgres")
+ENGINES = ("duckdb", "postgres", "spark")
+
+# Spark has no information_schema: the gate's Spark session registers these temporary views
+# of its catalog (crm_tags.quality.spark_gate.register_information_schema)
+SPARK_INFORMATION_SCHEMA = {"information_schema.tables": "information_schema_tables",
+                            "information_schema.columns": "information_schema_columns"}
 
 
 def for_engine(sql: str, engine: str) -> str:
     """A suite query in the dialect of `engine` (DuckDB's is the one the suites are written in)."""
     if engine == "duckdb":
+        return sql
+    if engine == "spark":
+        sql = re.sub(r"\bhash\(", "xxhash64(", sql)
+        sql = re.sub(r"\bvarchar\b", "string", sql)
+        sql = re.sub(r"\bdouble precision\b", "double", sql)
+        for relation, view in SPARK_INFORMATION_SCHEMA.items():
+            sql = sql.replace(relation, view)
         return sql
     sql = re.sub(r"\bprintf\(", "format(", sql)
     sql = re.sub(r"%(\.\d+)?[df]", "%s", sql)  # format() knows %s (and %I, %L) only
@@ -74,6 +89,33 @@ class PgConnection:
 
     def commit(self) -> None:
         self._connection.commit()
+
+
+class _SparkCursor:
+    def __init__(self, rows: list) -> None:
+        self._rows = [tuple(row) for row in rows]
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list:
+        return self._rows
+
+
+class SparkSqlConnection:
+    """A Spark session with DuckDB's `execute(sql, params)` shape (`?` placeholders, Spark's
+    positional parameters), the suite SQL translated by for_engine: the gate's fact queries and
+    the distribution history run unchanged on Spark too. Each statement is run by Spark; only
+    its (small) result is collected."""
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+
+    def execute(self, sql: str, params: list | None = None) -> _SparkCursor:
+        return _SparkCursor(self.spark.sql(for_engine(sql, "spark"), args=params).collect())
+
+    def commit(self) -> None:
+        """Spark commits each statement."""
 
 
 @contextmanager

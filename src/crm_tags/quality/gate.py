@@ -38,7 +38,13 @@ import yaml
 
 from crm_tags import PROJECT_DIR
 from crm_tags.contract import landing_tables
-from crm_tags.quality.connection import for_engine, pg_connection, pg_label, pg_url
+from crm_tags.quality.connection import (
+    SparkSqlConnection,
+    for_engine,
+    pg_connection,
+    pg_label,
+    pg_url,
+)
 from crm_tags.quality.distribution import previous_run
 from crm_tags.quality.lineage import load_manifest, tag_lineage
 from crm_tags.quality.spec import CatalogTag, GateFacts, Suite, Table
@@ -150,17 +156,20 @@ def load_policy(path: Path | None = None) -> dict:
 
 
 @contextlib.contextmanager
-def _facts_connection(warehouse: Path, engine: str):
+def _facts_connection(warehouse: Path, engine: str, spark=None):
     if engine == "postgres":
         with pg_connection() as con:
             yield con
+    elif engine == "spark":
+        yield SparkSqlConnection(spark)
     else:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             yield con
 
 
-def read_facts(warehouse: Path, manifest: dict, policy: dict, engine: str = "duckdb") -> GateFacts:
-    with _facts_connection(warehouse, engine) as con:
+def read_facts(warehouse: Path, manifest: dict, policy: dict, engine: str = "duckdb",
+               spark=None) -> GateFacts:
+    with _facts_connection(warehouse, engine, spark) as con:
         run_date = con.execute("select max(as_of_date) from audit.reconciliation").fetchone()[0]
         customers = con.execute("select count(*) from marts.customer_profile").fetchone()[0]
         catalog = {
@@ -237,7 +246,11 @@ def open_context(project_dir: Path, warehouse: Path, suites: list[Suite],
     assets: dict[str, dict] = {}
     for suite in suites:
         batch_definitions = {"all": {"id": str(uuid.uuid4()), "partitioner": None}}
-        if isinstance(suite.asset, Table):
+        if engine == "spark":
+            # GX's Spark datasource measures DataFrames: each suite's table or query is one,
+            # handed over at validation (_spark_frame)
+            assets[suite.name] = {"type": "dataframe", "batch_definitions": batch_definitions}
+        elif isinstance(suite.asset, Table):
             assets[suite.name] = {"type": "table", "table_name": suite.asset.name,
                                   "schema_name": suite.asset.schema,
                                   "batch_definitions": batch_definitions}
@@ -246,6 +259,14 @@ def open_context(project_dir: Path, warehouse: Path, suites: list[Suite],
             query = f"select * from (\n{for_engine(suite.asset.sql.strip(), engine)}\n) as checked"
             assets[suite.name] = {"type": "query", "query": query,
                                   "batch_definitions": batch_definitions}
+    if engine == "spark":
+        # GX's Spark execution engine in this process's session (crm_tags.quality.spark_gate);
+        # GX's own persisting off: a query's frame is persisted by _spark_frame, a table's
+        # read where it is (as on DuckDB and PostgreSQL)
+        config["fluent_datasources"] = {DATASOURCE: {
+            "type": "spark", "persist": False, "assets": assets}}
+        (project_dir / "great_expectations.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+        return gx.get_context(mode="file", context_root_dir=str(project_dir))
     if engine == "postgres":
         # GX's own PostgreSQL datasource (SQLAlchemy + psycopg2): every metric a query run by
         # the server; query assets materialised once into a temporary table there
@@ -473,6 +494,7 @@ def run_gate(
     checkpoints: list[str] | None = None,
     build_docs: bool = True,
     engine: str = "duckdb",
+    spark=None,
 ) -> GateResult:
     """Run every checkpoint on `warehouse` (read-only) and return what it found.
 
@@ -481,11 +503,25 @@ def run_gate(
     validation results and Data Docs go, one directory per warehouse (site_dir; default
     expectations/uncommitted/). policy: the steward's numbers (default expectations/gate.yml).
     engine="postgres": the warehouse is the postgres target's database (CRM_PG_* settings;
-    `warehouse` is not read), every check runs there.
+    `warehouse` is not read), every check runs there. engine="spark": the spark target's
+    tables ($CRM_SPARK_DIR), every check run by Spark SQL in `spark` (a SparkSession), or
+    without one in a Spark process of its own (crm_tags.quality.spark_gate).
     """
+    if engine == "spark" and spark is None:
+        from crm_tags.quality.spark_gate import run_gate_on_spark
+
+        return run_gate_on_spark(manifest=manifest, runtime_dir=runtime_dir, policy=policy,
+                                 checkpoints=checkpoints, build_docs=build_docs)
     started = time.monotonic()
     runtime_dir = Path(runtime_dir or DEFAULT_RUNTIME_DIR).resolve()
-    if engine == "postgres":
+    if engine == "spark":
+        from crm_tags.quality.spark_gate import spark_label
+
+        label = spark_label()
+        result = GateResult(passed=False, warehouse=label, run_date=None, customers=0)
+        site = runtime_dir / f"spark-{hashlib.sha1(label.encode()).hexdigest()[:8]}"
+        published = label
+    elif engine == "postgres":
         from crm_tags.load import pg_connect_kwargs
 
         label = pg_label(pg_connect_kwargs())
@@ -504,7 +540,7 @@ def run_gate(
     policy_doc = load_policy(policy)
     try:
         manifest_path = manifest or parse_manifest(runtime_dir / "dbt_target")
-        facts = read_facts(warehouse, load_manifest(manifest_path), policy_doc, engine)
+        facts = read_facts(warehouse, load_manifest(manifest_path), policy_doc, engine, spark)
     except Exception as error:  # noqa: BLE001 - no facts, no gate: say why and block
         _block(result, "gate", "gate",
                "The gate could not read the warehouse or the dbt lineage, so nothing was "
@@ -520,7 +556,7 @@ def run_gate(
                 warnings.filterwarnings("ignore", message="`schema_name` is deprecated",
                                         category=DeprecationWarning)
                 _validate(result, facts, warehouse, site,
-                          checkpoints or policy_doc["checkpoints"])
+                          checkpoints or policy_doc["checkpoints"], spark)
         except Exception as error:  # noqa: BLE001 - the gate must block, never crash the pipeline
             _block(result, "gate", "gate",
                    "The gate itself failed, so nothing counts as validated.",
@@ -540,13 +576,13 @@ def run_gate(
 
 
 def _validate(result: GateResult, facts: GateFacts, warehouse: Path, site: Path,
-              checkpoints: list[str]) -> None:
+              checkpoints: list[str], spark=None) -> None:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
     import crm_tags.quality.duckdb_datasource  # noqa: F401 - registers the `duckdb` datasource type
 
-    run_name = Path(str(warehouse)).stem if facts.engine == "duckdb" else "postgres"
+    run_name = Path(str(warehouse)).stem if facts.engine == "duckdb" else facts.engine
 
     plan: list[tuple[str, list[Suite]]] = []
     for name in checkpoints:
@@ -559,6 +595,10 @@ def _validate(result: GateResult, facts: GateFacts, warehouse: Path, site: Path,
     context = open_context(site, warehouse, [s for _, suites in plan for s in suites], facts.engine)
     run_id = RunIdentifier(run_name=f"{facts.run_date}_{run_name}",
                            run_time=result.started_at)
+    if facts.engine == "spark":
+        for name, suites in plan:
+            _validate_on_spark(result, name, suites, context, spark, run_id)
+        return
     try:
         for name, suites in plan:
             definitions = _validation_definitions(context, suites)
@@ -574,6 +614,37 @@ def _validate(result: GateResult, facts: GateFacts, warehouse: Path, site: Path,
     finally:
         # release the warehouse file: the publisher may replace it right after
         context.data_sources.get(DATASOURCE).get_execution_engine().close()
+
+
+def _spark_frame(spark, suite: Suite):
+    """The DataFrame a suite measures on Spark: its table where it is, or its query run once by
+    Spark and persisted (the temporary table of the other engines)."""
+    if isinstance(suite.asset, Table):
+        return spark.table(f"{suite.asset.schema}.{suite.asset.name}")
+    return spark.sql(for_engine(suite.asset.sql.strip(), "spark")).persist()
+
+
+def _validate_on_spark(result: GateResult, checkpoint: str, suites: list[Suite], context, spark,
+                       run_id) -> None:
+    """One checkpoint's suites on Spark, one validation per suite: GX's Spark assets take their
+    DataFrame at run time, one per suite (a GX checkpoint hands the same one to every suite).
+    A suite whose data cannot be read blocks, named, as on the other engines."""
+    for suite, definition in zip(suites, _validation_definitions(context, suites), strict=True):
+        frame = None
+        try:
+            frame = _spark_frame(spark, suite)
+            validation = definition.run(batch_parameters={"dataframe": frame},
+                                        result_format=RESULT_FORMAT, run_id=run_id)
+        except Exception as error:  # noqa: BLE001 - reported as a blocking finding
+            result.suites.append(SuiteSummary(checkpoint, suite.name, 0, 1, 0))
+            _block(result, checkpoint, suite.name,
+                   "This check could not be evaluated on Spark, so its data is unverified.",
+                   _first_line(error), "the suite's data asset")
+            continue
+        finally:
+            if frame is not None and not isinstance(suite.asset, Table):
+                frame.unpersist()
+        _collect(result, checkpoint, validation)
 
 
 def _collect(result: GateResult, checkpoint: str, validation) -> None:

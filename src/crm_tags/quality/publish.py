@@ -73,6 +73,8 @@ class PublishResult:
     gate_seconds: float = 0.0
     run_id: str | None = None
     privacy: str | None = None  # what publishing erased and pseudonymised
+    # built in place and gated, nothing published (the spark target: docs/engines.md)
+    in_place: bool = False
 
     @property
     def passed(self) -> bool:
@@ -83,6 +85,15 @@ class PublishResult:
         lines = [self.gate.report()] if self.gate else []
         if self.error:
             lines.append(self.error)
+        if self.in_place:
+            lines.append(
+                f"Gate passed on {self.warehouse} (run {self.run_id}; build "
+                f"{self.build_seconds:.0f} s, gate {self.gate_seconds:.0f} s): its tag "
+                "distribution is recorded for the next run's swing check. Nothing is published: "
+                "Spark has no BI publish yet (docs/privacy.md)." if self.published else
+                f"Gate FAILED on {self.warehouse}: dbt built it in place, so its schemas hold "
+                "this build; nothing is published (Spark has no BI publish yet).")
+            return "\n".join(lines)
         if self.published and self.privacy:
             lines.append(self.privacy)
         if self.published:
@@ -130,8 +141,15 @@ def build_and_publish(
     When another process writes the warehouse (or another build its candidate), nothing is
     built: the result's `.error` names that process.
     On the postgres target ($CRM_TARGET) the build is in place, gated in PostgreSQL, and the
-    `bi` schema published instead (crm_tags.pg_publish).
+    `bi` schema published instead (crm_tags.pg_publish). On the spark target the build is in
+    place and gated by Spark SQL; nothing is published (crm_tags.quality.spark_gate).
     """
+    if current_target() == "spark":
+        from crm_tags.quality.spark_gate import build_and_gate_spark
+
+        return build_and_gate_spark(
+            raw_dir, warehouse, as_of, target_path=target_path, runtime_dir=runtime_dir,
+            policy=policy, quiet=quiet, full_refresh=full_refresh, select=select)
     if current_target() == "postgres":
         from crm_tags.pg_publish import build_and_publish_postgres
 

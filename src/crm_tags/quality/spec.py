@@ -71,11 +71,18 @@ class GateFacts:
     previous: PublishedDistribution | None = None
     notes: list[str] = field(default_factory=list)  # checks skipped, and why
     relations: frozenset[str] = frozenset()  # schema.name of every table and view of the marts
-    engine: str = "duckdb"  # where the data is: duckdb | postgres (crm_tags.quality.connection)
+    engine: str = "duckdb"  # where the data is: duckdb | postgres | spark (quality.connection)
 
     @property
     def run_date_sql(self) -> str:
         return f"date '{self.run_date.isoformat()}'"
+
+    def days_before_run(self, date_sql: str) -> str:
+        """Whole days from a date to the run date: a date difference (Spark's is `datediff`:
+        there, subtracting dates gives an interval)."""
+        if self.engine == "spark":
+            return f"datediff({self.run_date_sql}, {date_sql})"
+        return f"{self.run_date_sql} - {date_sql}"
 
 
 def sql_string(value: str) -> str:
