@@ -308,6 +308,15 @@ def _validation_definitions(context, suites: list[Suite]) -> list:
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10}
 
 
+def _not_evaluated(result: GateResult, checkpoint: str, name: str, error: Exception,
+                   where: str = "") -> None:
+    """A suite that could not run: a blocking finding, never a silent pass."""
+    result.suites.append(SuiteSummary(checkpoint, name, 0, 1, 0))
+    _block(result, checkpoint, name,
+           f"This check could not be evaluated{where}, so its data is unverified.",
+           _first_line(error), "the suite's data asset")
+
+
 def _block(result: GateResult, checkpoint: str, suite: str, description: str, detail: str,
            where: str) -> None:
     """A blocking finding about something that could not be checked at all (`where`: what
@@ -322,10 +331,7 @@ def _run_one_by_one(result: GateResult, checkpoint: str, definitions: list, run_
         try:
             validation = definition.run(result_format=RESULT_FORMAT, run_id=run_id)
         except Exception as error:  # noqa: BLE001 - reported as a blocking finding
-            result.suites.append(SuiteSummary(checkpoint, definition.name, 0, 1, 0))
-            _block(result, checkpoint, definition.name,
-                   "This check could not be evaluated, so its data is unverified.",
-                   _first_line(error), "the suite's data asset")
+            _not_evaluated(result, checkpoint, definition.name, error)
             continue
         outcomes.append((None, validation))
     return outcomes
@@ -636,10 +642,7 @@ def _validate_on_spark(result: GateResult, checkpoint: str, suites: list[Suite],
             validation = definition.run(batch_parameters={"dataframe": frame},
                                         result_format=RESULT_FORMAT, run_id=run_id)
         except Exception as error:  # noqa: BLE001 - reported as a blocking finding
-            result.suites.append(SuiteSummary(checkpoint, suite.name, 0, 1, 0))
-            _block(result, checkpoint, suite.name,
-                   "This check could not be evaluated on Spark, so its data is unverified.",
-                   _first_line(error), "the suite's data asset")
+            _not_evaluated(result, checkpoint, suite.name, error, " on Spark")
             continue
         finally:
             if frame is not None and not isinstance(suite.asset, Table):
