@@ -40,8 +40,8 @@ from crm_tags.privacy import (
     load_key,
     pseudonym,
 )
-from crm_tags.quality.connection import PgConnection, pg_label
-from crm_tags.quality.distribution import PUBLISHED_RUN_TABLE, record_run
+from crm_tags.quality.connection import PgConnection, pg_connection, pg_label
+from crm_tags.quality.distribution import forget_published_run, record_run
 from crm_tags.quality.publish import RECOUNTED, RECOUNTED_FROM, PublishResult
 
 BI_SCHEMA = "bi"
@@ -85,14 +85,8 @@ def build_and_publish_postgres(
     target_path = Path(target_path or Path(warehouse).resolve().with_name(".postgres.dbt_target"))
     build(raw_dir, warehouse, as_of, select=select, target_path=target_path, quiet=quiet,
           full_refresh=full_refresh, unit_tests=False)
-    # built in place: the schemas hold a new run, not the one audit.published_run names (which
-    # the swing check would take for this run's own, and so not compare this run with)
-    connection = psycopg2.connect(**settings)
-    try:
-        with connection, connection.cursor() as cur:
-            cur.execute(f"drop table if exists {PUBLISHED_RUN_TABLE}")
-    finally:
-        connection.close()
+    with pg_connection(settings) as con:  # built in place: not published yet
+        forget_published_run(con)
     gate_started = time.monotonic()
     gate = run_gate(warehouse, manifest=target_path / "manifest.json", runtime_dir=runtime_dir,
                     policy=policy, engine="postgres")

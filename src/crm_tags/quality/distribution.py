@@ -105,6 +105,14 @@ def previous_run(con: duckdb.DuckDBPyConnection,
     return PublishedDistribution(run_id, as_of_date, int(customers or 0), frozenset(tag_keys))
 
 
+def forget_published_run(con) -> None:
+    """Drop audit.published_run from a build that is not published (yet): a candidate copied
+    from the published file, or schemas rebuilt in place (PostgreSQL, Spark). Else the swing
+    check takes the run it names for this build's own and does not compare with it. `con`:
+    anything with DuckDB's `execute` (a DuckDB, PgConnection or SparkSqlConnection)."""
+    con.execute(f"drop table if exists {PUBLISHED_RUN_TABLE}")
+
+
 def record_run(con: duckdb.DuckDBPyConnection, run_id: str, recorded_at: dt.datetime) -> None:
     """Append the current distribution to the history and mark `run_id` as the published run."""
     con.execute("create schema if not exists audit")

@@ -52,7 +52,7 @@ from crm_tags.privacy import (
     load_key,
     write_bi_file,
 )
-from crm_tags.quality.distribution import HISTORY_TABLE, PUBLISHED_RUN_TABLE, record_run
+from crm_tags.quality.distribution import HISTORY_TABLE, forget_published_run, record_run
 from crm_tags.quality.gate import GateResult, run_gate
 from crm_tags.warehouse_lock import WarehouseLocked, lock_holders, no_writer
 
@@ -346,7 +346,7 @@ def prepare_candidate(warehouse: Path, candidate: Path) -> str | None:
     """
     try:
         with duckdb.connect(str(candidate)) as con:
-            con.execute(f"drop table if exists {PUBLISHED_RUN_TABLE}")
+            forget_published_run(con)
             if not warehouse.exists():
                 return None
             con.execute(f"attach '{warehouse}' as published (read_only)")

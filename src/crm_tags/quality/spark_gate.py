@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from crm_tags import PROJECT_DIR
-from crm_tags.quality.connection import SPARK_INFORMATION_SCHEMA
-from crm_tags.quality.distribution import PUBLISHED_RUN_TABLE
+from crm_tags.quality.connection import SPARK_INFORMATION_SCHEMA, SparkSqlConnection
+from crm_tags.quality.distribution import forget_published_run, record_run
 from crm_tags.quality.gate import Check, Finding, GateResult, SuiteSummary
 
 
@@ -163,10 +163,8 @@ def main(argv: list[str]) -> int:
     try:
         spark.sparkContext.setLogLevel("ERROR")
         register_information_schema(spark)
-        if arguments.get("record_run_id"):
-            # built in place: the schemas hold a new run, not the one audit.published_run names
-            # (which the swing check would take for this run's own and not compare with)
-            spark.sql(f"drop table if exists {PUBLISHED_RUN_TABLE}")
+        if arguments.get("record_run_id"):  # built in place: not recorded yet
+            forget_published_run(SparkSqlConnection(spark))
         result = run_gate(
             manifest=Path(arguments["manifest"]) if arguments["manifest"] else None,
             runtime_dir=Path(arguments["runtime_dir"]),
@@ -174,9 +172,6 @@ def main(argv: list[str]) -> int:
             checkpoints=arguments["checkpoints"], build_docs=arguments["build_docs"],
             engine="spark", spark=spark)
         if result.passed and arguments.get("record_run_id"):
-            from crm_tags.quality.connection import SparkSqlConnection
-            from crm_tags.quality.distribution import record_run
-
             record_run(SparkSqlConnection(spark), arguments["record_run_id"],
                        dt.datetime.now(dt.UTC).replace(tzinfo=None))
     finally:
