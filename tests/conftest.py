@@ -37,12 +37,17 @@ class LandingZone:
 
 
 def build_warehouse(raw_dir: Path, warehouse: Path, as_of: str, tmp_path: Path,
-                    unit_tests: bool = False) -> Path:
+                    unit_tests: bool = False, select: str | None = None) -> Path:
     """dbt build into `warehouse`; a per-test target dir keeps parallel runs apart. The dbt unit
     tests test the SQL, not a landing zone: they run once, in test_warehouse.py's build
-    (unit_tests=True there), not again in every build of hand-made data."""
-    build(raw_dir, warehouse, as_of, target_path=tmp_path / "dbt_target", quiet=True,
-          unit_tests=unit_tests)
+    (unit_tests=True there), not again in every build of hand-made data. select: only the
+    models a test reads and what they are built from (dbt's `+model`), with the data tests of
+    those models alone (cautious: not a test that also reads a model left out)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if select:
+            patch.setenv("DBT_INDIRECT_SELECTION", "cautious")
+        build(raw_dir, warehouse, as_of, select=select, target_path=tmp_path / "dbt_target",
+              quiet=True, unit_tests=unit_tests)
     return warehouse
 
 
@@ -116,6 +121,23 @@ def generated_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]
         return result
 
     return shared_build(tmp_path_factory, "generated_shop", make)
+
+
+def b2c_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """write_b2c_shop's consumer shop with provinces, built, gated and published as of
+    2025-06-30, once per run (shared_build; test_quality_gate.py's consumer shop, the Data Docs
+    in test_browser.py). Returns (root, the PublishResult): root/raw, root/warehouse.duckdb,
+    root/target (dbt's manifest), root/gx."""
+    from crm_tags.quality.publish import build_and_publish
+
+    def make(root: Path) -> Any:
+        write_b2c_shop(LandingZone(root / "raw"), GENERATED_AS_OF, provinces=True)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("CRM_ERASURE_LOG", raising=False)  # the log beside the warehouse
+            return build_and_publish(root / "raw", root / "warehouse.duckdb", GENERATED_AS_OF,
+                                     target_path=root / "target", runtime_dir=root / "gx")
+
+    return shared_build(tmp_path_factory, "b2c_shop", make)
 
 
 HEALTH_FIRST, HEALTH_RUN = "2024-12-20", "2024-12-31"  # eleven days: a weekly tag can go stale

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import LandingZone, build_warehouse, copy_project, query, ts
+from conftest import LandingZone, build_reference, build_warehouse, copy_project, query, ts
 
 from crm_tags.build import DbtError, build, run_dbt
 
@@ -351,10 +351,14 @@ def test_unlisted_categories_stay_their_own(tmp_path, landing):
         {"event_id": f"w{i}", "visitor_id": "v", "user_email": "b@example.com", "event_type": "page_view",
          "product_category": "Pet  Supplies", "event_ts": t(i)} for i in range(5)
     ])
-    warehouse = build_warehouse(landing.root, tmp_path / "wh.duckdb", AS_OF, tmp_path)
+    # the two category tags and the catalog marts, with what they are built from (the category
+    # mapping, the product and web-event staging); marts.customer_tags only unions the tags
+    warehouse = build_warehouse(
+        landing.root, tmp_path / "wh.duckdb", AS_OF, tmp_path,
+        select="+tag_product_preference +tag_browsing_interest +tag_value_labels +tag_catalog")
 
-    tags = set(query(warehouse, """select customer_id, tag_code, tag_value from marts.customer_tags
-        where tag_code in ('product_preference', 'browsing_interest')"""))
+    tags = set(query(warehouse, """select customer_id, tag_code, tag_value from tags.tag_product_preference
+        union all select customer_id, tag_code, tag_value from tags.tag_browsing_interest"""))
     assert tags == {("shop", "product_preference", "mixed"), ("foodie", "product_preference", "food"),
                     ("browser", "browsing_interest", "pet_supplies")}
     assert query(warehouse, """select tag_value, label_zh, label_en from marts.tag_value_labels
@@ -367,9 +371,13 @@ def test_unlisted_categories_stay_their_own(tmp_path, landing):
 
 def test_same_data_same_date_gives_identical_tables(warehouse, tmp_path):
     raw_dir = warehouse.parent / "raw"
-    second = build_warehouse(raw_dir, tmp_path / "second.duckdb", AS_OF, tmp_path)
-    for table in ["marts.customer_tags", "marts.customer_profile", "marts.contact_tags", "marts.tag_catalog",
-                  "audit.quarantine_rows", "audit.reconciliation"]:
+    tables = ["marts.customer_tags", "marts.customer_profile", "marts.contact_tags", "marts.tag_catalog",
+              "audit.quarantine_rows", "audit.reconciliation"]
+    # the second build: the compared tables and what they are built from, without the data tests
+    # (the module's build ran them on the same data)
+    second = build_reference(raw_dir, tmp_path / "second.duckdb", AS_OF, tmp_path / "dbt_target",
+                             select=" ".join("+" + table.split(".")[1] for table in tables))
+    for table in tables:
         first_rows = query(warehouse, f"select * from {table}")
         second_rows = query(second, f"select * from {table}")
         assert first_rows == second_rows, table  # same rows in the same order
@@ -430,7 +438,10 @@ def test_empty_landing_zone_builds(tmp_path):
 
 def test_missing_required_column_fails_naming_table_file_and_column(tmp_path, landing):
     landing.deliver("crm/accounts", [{"account_id": "a1", "customer_type": "B2B", "updated_at": ts(AS_OF, 1)}])
-    warehouse = build_warehouse(landing.root, tmp_path / "wh.duckdb", AS_OF, tmp_path)
+    # the profile (read here) and its inputs; the delivery files' columns are checked before any
+    # model, whatever the selection (on-run-start: register_landing_zone, macros/landing_zone.sql)
+    profile = "+customer_profile"
+    warehouse = build_warehouse(landing.root, tmp_path / "wh.duckdb", AS_OF, tmp_path, select=profile)
     before = query(warehouse, "select * from marts.customer_profile")
     assert [r[0] for r in before] == ["a1"]
 
@@ -439,7 +450,7 @@ def test_missing_required_column_fails_naming_table_file_and_column(tmp_path, la
     bad = landing.deliver("orders/orders", [{"order_id": "o1", "account_id": "a1"}], name="bad_drop.parquet")
     pq.write_table(pq.read_table(bad).drop(["status"]), bad)
     with pytest.raises(DbtError) as error:
-        build_warehouse(landing.root, warehouse, AS_OF, tmp_path)
+        build_warehouse(landing.root, warehouse, AS_OF, tmp_path, select=profile)
     message = str(error.value)
     assert "orders/orders" in message and "bad_drop.parquet" in message and "'status'" in message
     # nothing was published: the last good marts are still there
@@ -462,7 +473,10 @@ def test_text_column_whose_values_all_cast_is_accepted(tmp_path, landing):
         table = table.set_column(table.schema.get_field_index(name), name, pa.array([value], pa.string()))
     pq.write_table(table, items)
     landing.deliver("orders/products", [{"product_id": "p1", "category": "software", "list_price": 10}])
-    warehouse = build_warehouse(landing.root, tmp_path / "wh.duckdb", AS_OF, tmp_path)
+    # the order lines and their inputs; the landing zone's views cast the text columns before
+    # any model, whatever the selection (on-run-start: register_landing_zone)
+    warehouse = build_warehouse(landing.root, tmp_path / "wh.duckdb", AS_OF, tmp_path,
+                                select="+fct_order_lines")
     assert query(warehouse, "select quantity, unit_price, net_sales from core.fct_order_lines") == [
         (3, Decimal("10.50"), Decimal("31.50"))]
 
