@@ -80,26 +80,25 @@ def test_chromium_renders_a_local_page(page: Page, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def data_docs(tmp_path_factory) -> tuple[Path, Path]:
-    """A consumer shop built with dbt and gated with two opt-in bounds, one of which fails;
+    """A consumer shop built with dbt (conftest.b2c_shop, shared with test_quality_gate.py) and
+    gated again with two opt-in bounds, one of which fails, into a Data Docs site of its own;
     returns (the site's index.html, the run page)."""
     import yaml
-    from conftest import LandingZone, build_warehouse, write_b2c_shop
+    from conftest import b2c_shop
 
     from crm_tags import PROJECT_DIR
     from crm_tags.quality.gate import run_gate
 
-    root = tmp_path_factory.mktemp("data_docs")
-    landing = LandingZone(root / "raw")
-    write_b2c_shop(landing, "2025-06-30", provinces=True)
-    warehouse = build_warehouse(landing.root, root / "warehouse.duckdb", "2025-06-30", root)
+    root = b2c_shop(tmp_path_factory)[0]
+    warehouse = root / "warehouse.duckdb"
     policy = yaml.safe_load((PROJECT_DIR / "expectations" / "gate.yml").read_text())
     policy["distribution"]["bounds"] = {
         "customer_grade": {"*": {"min": 1.0}},  # holds: every customer is graded
         "recency": {"within_30d": {"max": 0.01}},  # fails: a measured share above it
     }
     (root / "gate.yml").write_text(yaml.safe_dump(policy))
-    result = run_gate(warehouse, manifest=root / "dbt_target" / "manifest.json",
-                      runtime_dir=root / "gx", policy=root / "gate.yml")
+    result = run_gate(warehouse, manifest=root / "target" / "manifest.json",
+                      runtime_dir=root / "gx_bounds", policy=root / "gate.yml")
     assert not result.passed and result.data_docs and result.data_docs_run
     return result.data_docs, result.data_docs_run
 

@@ -20,6 +20,7 @@ from conftest import (
     GENERATED_AS_OF,
     GENERATED_CUSTOMERS,
     LandingZone,
+    b2c_shop,
     generated_shop,
     query,
     write_b2c_shop,
@@ -350,15 +351,18 @@ def test_a_small_shop_skips_the_distribution_checks_saying_why(published, tmp_pa
 
 @slow
 @pytest.mark.parametrize("provinces", [False, True], ids=["no_province", "b2c_only"])
-def test_a_consumer_shop_passes_the_default_gate(provinces, tmp_path):
+def test_a_consumer_shop_passes_the_default_gate(provinces, tmp_path, tmp_path_factory):
     """Shops unlike the generator's: every account B2C (no company_size at all), small baskets
     (no VIP), and without provinces no region. The default gate fits them: no absolute bound,
     and from the second run on the swing check."""
-    landing = LandingZone(tmp_path / "raw")
-    write_b2c_shop(landing, AS_OF, provinces=provinces)
-    warehouse = tmp_path / "warehouse.duckdb"
-    first = build_and_publish(landing.root, warehouse, AS_OF, target_path=tmp_path / "target",
-                              runtime_dir=tmp_path / "gx")
+    if provinces:  # built and published once per run, shared with test_browser.py
+        root, first = b2c_shop(tmp_path_factory)
+    else:
+        root = tmp_path
+        write_b2c_shop(LandingZone(root / "raw"), AS_OF, provinces=False)
+        first = build_and_publish(root / "raw", root / "warehouse.duckdb", AS_OF,
+                                  target_path=root / "target", runtime_dir=root / "gx")
+    warehouse = root / "warehouse.duckdb"
     assert first.published, first.report()
     # not vacuous: enough customers for the distribution checks, and the shop is unusual
     [(customers, company_size, vip, region)] = query(warehouse, """
@@ -370,8 +374,8 @@ def test_a_consumer_shop_passes_the_default_gate(provinces, tmp_path):
 
     candidate = candidate_path(warehouse)
     shutil.copyfile(warehouse, candidate)
-    second = gate_and_publish(candidate, warehouse, manifest=tmp_path / "target" / "manifest.json",
-                              runtime_dir=tmp_path / "gx")
+    second = gate_and_publish(candidate, warehouse, manifest=root / "target" / "manifest.json",
+                              runtime_dir=root / "gx")
     assert second.published, second.report()
     assert "tag_marts.distribution_swing" in {suite.suite for suite in second.gate.suites}
 
