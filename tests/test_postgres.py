@@ -580,7 +580,7 @@ def rejected_build_on_postgres(raw: Path, as_of: str, tmp: Path, env: dict) -> d
 def test_a_gate_failure_leaves_every_published_schema_as_it_was(shop):
     """The gate refuses day 2's build (a steward's bound it cannot meet; tag_marts.
     distribution_bounds): the published schemas (marts, audit, the histories, bi) are as they
-    were, byte for byte, and the candidate is kept as <schema>__rejected, holding day 2. The
+    were, row for row, and the candidate is kept as <schema>__rejected, holding day 2. The
     next build (day 2 under the usual policy) publishes: the tests above compare it with
     DuckDB, and after it no candidate, rejected or replaced schema is left."""
     rejected, day2 = shop.rejected, max(shop.snapshots)
