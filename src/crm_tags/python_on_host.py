@@ -54,14 +54,14 @@ def host_schema() -> str:
 _recorders: list[tuple[list[dict], Callable[[], dict[str, float]]]] = []
 
 
-def _own_cpu() -> dict[str, float]:
+def own_cpu() -> dict[str, float]:
     """CPU seconds of this process and its waited-for children (dbt, a host-run model)."""
     self_, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"cpu_seconds": self_.ru_utime + self_.ru_stime + children.ru_utime + children.ru_stime}
 
 
 @contextlib.contextmanager
-def record_steps(counters: Callable[[], dict[str, float]] = _own_cpu) -> Iterator[list[dict]]:
+def record_steps(counters: Callable[[], dict[str, float]] = own_cpu) -> Iterator[list[dict]]:
     """Collect the steps of the builds run inside the block (the load, each dbt wave, each
     host-run model): name, wall seconds and the increase of each of `counters()` (cumulative
     values, e.g. CPU seconds; the caller may also reap processes there)."""
