@@ -100,7 +100,6 @@ def build_and_publish_postgres(
 
     from crm_tags.load import pg_connect_kwargs
     from crm_tags.python_on_host import _environment
-    from crm_tags.quality.gate import run_gate
 
     settings = pg_connect_kwargs()
     label = pg_label(settings)
@@ -122,16 +121,19 @@ def build_and_publish_postgres(
         connection.autocommit = False
         with _environment(SCHEMA_SUFFIX_ENV, CANDIDATE):
             return _write_audit_publish(
-                connection, settings, label, key, started, run_gate, raw_dir, warehouse, as_of,
-                target_path, runtime_dir, policy, quiet, full_refresh, select)
+                connection, label, key, started, raw_dir, warehouse, as_of, target_path,
+                runtime_dir, policy, quiet, full_refresh, select)
     finally:
         connection.close()  # releases the lock
 
 
-def _write_audit_publish(connection, settings, label, key, started, run_gate, raw_dir, warehouse,
-                         as_of, target_path, runtime_dir, policy, quiet, full_refresh,
-                         select) -> PublishResult:
+def _write_audit_publish(connection, label, key, started, raw_dir, warehouse, as_of, target_path,
+                         runtime_dir, policy, quiet, full_refresh, select) -> PublishResult:
+    """build_and_publish_postgres's steps, on its connection (holding the build lock), with the
+    candidate suffix set for every dbt run."""
     import psycopg2
+
+    from crm_tags.quality.gate import run_gate
 
     manifest = target_path / "manifest.json"
     project = _manifest(manifest, raw_dir, warehouse, as_of, target_path)
