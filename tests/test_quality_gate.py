@@ -194,6 +194,42 @@ def test_amounts_reconcile_takes_the_latest_version_of_each_raw_line(tmp_path):
     ]
 
 
+def test_history_matches_tags_counts_rows_missing_on_either_side(tmp_path):
+    """Row for row, duplicates included (as `except all` both ways): on the run date the
+    history holds one of the two identical mart rows, a period the mart does not hold, and a
+    period that ended before the run date (not compared)."""
+    from crm_tags.quality.gate import load_checkpoint_module
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts")
+        for holder, mart, history in (("customer_id", "customer_tags", "customer_tag_history"),
+                                      ("contact_id", "contact_tags", "contact_tag_history")):
+            con.execute(f"create table marts.{mart} (tag_code varchar, tag_value varchar,"
+                        f" {holder} varchar, as_of_date date)")
+            con.execute(f"create table marts.{history} (tag_code varchar, tag_value varchar,"
+                        f" {holder} varchar, valid_from date, valid_to date)")
+        con.execute("""insert into marts.customer_tags values
+            ('recency', 'new', 'C1', '2025-06-30'), ('recency', 'new', 'C1', '2025-06-30'),
+            ('recency', 'old', 'C2', '2025-06-30'), ('grade', 'vip', 'C1', '2025-06-23')""")
+        con.execute("""insert into marts.customer_tag_history values
+            ('recency', 'new', 'C1', '2025-06-01', null),
+            ('recency', 'old', 'C2', '2025-06-01', '2025-06-30'),
+            ('recency', 'new', 'C3', '2025-06-30', null),
+            ('grade', 'vip', 'C1', '2025-06-23', null), ('grade', 'vip', 'C9', '2025-01-01',
+            '2025-06-01')""")
+        con.execute("insert into marts.contact_tags values ('role', 'buyer', 'P1', '2025-06-30')")
+        con.execute("insert into marts.contact_tag_history values"
+                    " ('role', 'buyer', 'P1', '2025-06-30', null)")
+    suite = load_checkpoint_module("tag_marts").history_matches_tags_suite()
+    assert [row[-1] for row in query(warehouse, suite.asset.sql)] == [
+        ("marts.customer_tag_history: 1 rows of recency on the tag's run date are not in "
+         "marts.customer_tags, e.g. C3 = new"),
+        ("marts.customer_tag_history: 2 rows of recency on the tag's run date are not in the "
+         "history, e.g. C1 = new"),
+    ]
+
+
 @schema_name_deprecated
 def test_a_check_whose_query_fails_blocks_alone_and_the_next_checks_run(tmp_path):
     """A query that fails inside DuckDB (here a fact view that cannot convert a value; at 4M
