@@ -107,6 +107,161 @@ def test_duckdb_datasource_validates_inside_duckdb(tiny_db):
 
 
 # ------------------------------------------------------------------------------------------
+# The core checkpoint on a small hand-made warehouse (no dbt needed).
+# ------------------------------------------------------------------------------------------
+
+# Raw order lines: (order_id, line_no, quantity, unit_price, discount_amount, _delivered_at,
+# _source_file, _source_row_number). Every way of getting "latest delivery wins" wrong changes
+# the raw sum: older amount 10.00, fallback 5.00, earlier row 6.00, undated 100.00, earlier
+# file 20.00, or the two identical unkeyed lines counted once.
+RAW_ORDER_LINES = [
+    ("O1", 1, 1, "10.00", None, "2025-06-01 08:00", "orders/order_items/f1.parquet", 1),
+    ("O1", 1, 1, "12.00", None, "2025-06-02 08:00", "orders/order_items/f2.parquet", 1),
+    ("O1", 2, 5, "1.00", None, "2025-06-01 08:00", "orders/order_items/f1.parquet", 2),
+    # the latest version has no quantity: the line counts nothing, not its older 5.00
+    ("O1", 2, None, "1.00", None, "2025-06-02 08:00", "orders/order_items/f2.parquet", 2),
+    # same file: the later row wins; an undated delivery is older than any dated one
+    ("O2", 1, 2, "3.50", "1.00", "2025-06-02 08:00", "orders/order_items/f2.parquet", 3),
+    ("O2", 1, 2, "4.00", "1.00", "2025-06-02 08:00", "orders/order_items/f2.parquet", 4),
+    ("O2", 1, 1, "100.00", None, None, "orders/order_items/f0.parquet", 1),
+    # delivered at the same time: the later file wins
+    ("O2", 2, 1, "20.00", None, "2025-06-02 08:00", "orders/order_items/f2.parquet", 5),
+    ("O2", 2, 1, "30.00", None, "2025-06-02 08:00", "orders/order_items/f2b.parquet", 1),
+    ("O3", 1, 1, "40.00", None, "2025-06-01 08:00", "orders/order_items/f1.parquet", 4),
+    # unkeyed (blank order_id, no line_no): each counts once, and each was quarantined
+    (" ", 1, 1, "8.00", None, "2025-06-01 08:00", "orders/order_items/f1.parquet", 3),
+    (" ", 1, 1, "8.00", None, "2025-06-02 08:00", "orders/order_items/f2.parquet", 7),
+    ("O4", None, 1, "8.00", None, "2025-06-02 08:00", "orders/order_items/f2.parquet", 6),
+]
+# raw 12 + 0 + 7 + 30 + 40 + 3 * 8 = 113.00, quarantined 24.00: the kept lines hold 89.00
+KEPT_ORDER_LINES = [("O1", 1, "C1", "12.00", "2.00"), ("O1", 2, "C1", None, None),
+                    ("O2", 1, "C2", "7.00", "1.00"), ("O2", 2, "C2", "30.00", "3.00"),
+                    ("O3", 1, "C3", "40.00", "4.00")]
+
+
+def write_core_warehouse(path: Path) -> Path:
+    """A warehouse with just what the core checkpoint and the gate's facts read: three
+    customers, their orders and lines, the raw order lines above and their quarantine."""
+    with duckdb.connect(str(path)) as con:
+        for schema in ("core", "raw_orders", "audit", "marts", "reference"):
+            con.execute(f"create schema {schema}")
+        con.execute("create table audit.reconciliation as select date '2025-06-30' as as_of_date")
+        con.execute("create table reference.tag_definitions (tag_code varchar, tag_level varchar,"
+                    " is_multi_valued boolean, authoritative_source varchar, source_tables varchar)")
+        con.execute("create table reference.tag_value_definitions (tag_code varchar,"
+                    " tag_value varchar, sort_order integer)")
+        con.execute("create table core.dim_customers (customer_id varchar)")
+        con.execute("insert into core.dim_customers values ('C1'), ('C2'), ('C3')")
+        con.execute("create table marts.customer_profile as select * from core.dim_customers")
+        for table in ("dim_contacts", "fct_tickets", "fct_campaign_events", "fct_web_events",
+                      "fct_manual_tag_actions"):
+            con.execute(f"create table core.{table} as select * from core.dim_customers")
+        con.execute("create table core.fct_order_lines (order_id varchar, line_no integer,"
+                    " customer_id varchar, net_sales decimal(18, 2), profit decimal(18, 2))")
+        con.executemany("insert into core.fct_order_lines values (?, ?, ?, ?, ?)",
+                        KEPT_ORDER_LINES)
+        con.execute("""create table core.fct_orders as
+            select order_id, any_value(customer_id) as customer_id, count(*) as line_count,
+                sum(net_sales) as net_sales, sum(profit) as profit
+            from core.fct_order_lines group by order_id""")
+        con.execute("create table raw_orders.order_items (order_id varchar, line_no integer,"
+                    " quantity integer, unit_price decimal(18, 2), discount_amount decimal(18, 2),"
+                    " _delivered_at timestamp, _source_file varchar, _source_row_number bigint)")
+        con.executemany("insert into raw_orders.order_items values (?, ?, ?, ?, ?, ?, ?, ?)",
+                        RAW_ORDER_LINES)
+        con.execute("""create table audit.quarantine_rows as
+            select 'orders/order_items' as source_table, _source_file as source_file,
+                _source_row_number as source_row_number
+            from raw_orders.order_items where trim(order_id) = '' or line_no is null""")
+    return path
+
+
+def _amounts_problems(warehouse: Path) -> list[str]:
+    from crm_tags.quality.gate import load_checkpoint_module
+
+    suite = load_checkpoint_module("core").order_amounts_suite("duckdb")
+    return [row[-1] for row in query(warehouse, suite.asset.sql)]
+
+
+def test_amounts_reconcile_takes_the_latest_version_of_each_raw_line(tmp_path):
+    warehouse = write_core_warehouse(tmp_path / "warehouse.duckdb")
+    assert _amounts_problems(warehouse) == []
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update core.fct_order_lines set net_sales = 41 where order_id = 'O3'")
+    assert _amounts_problems(warehouse) == [
+        "core.fct_orders sums to net sales 89.00 / profit 10.00, its lines to 90.00 / 10.00",
+        ("orders/order_items: raw net sales 113.00 - quarantined 24.00 = 89.00, but the kept "
+         "lines (core.fct_order_lines) sum to 90.00: 1.00 CNY appeared or vanished"),
+    ]
+
+
+def test_history_matches_tags_counts_rows_missing_on_either_side(tmp_path):
+    """Row for row, duplicates included (as `except all` both ways): on the run date the
+    history holds one of the two identical mart rows, a period the mart does not hold, and a
+    period that ended before the run date (not compared)."""
+    from crm_tags.quality.gate import load_checkpoint_module
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema marts")
+        for holder, mart, history in (("customer_id", "customer_tags", "customer_tag_history"),
+                                      ("contact_id", "contact_tags", "contact_tag_history")):
+            con.execute(f"create table marts.{mart} (tag_code varchar, tag_value varchar,"
+                        f" {holder} varchar, as_of_date date)")
+            con.execute(f"create table marts.{history} (tag_code varchar, tag_value varchar,"
+                        f" {holder} varchar, valid_from date, valid_to date)")
+        con.execute("""insert into marts.customer_tags values
+            ('recency', 'new', 'C1', '2025-06-30'), ('recency', 'new', 'C1', '2025-06-30'),
+            ('recency', 'old', 'C2', '2025-06-30'), ('grade', 'vip', 'C1', '2025-06-23')""")
+        con.execute("""insert into marts.customer_tag_history values
+            ('recency', 'new', 'C1', '2025-06-01', null),
+            ('recency', 'old', 'C2', '2025-06-01', '2025-06-30'),
+            ('recency', 'new', 'C3', '2025-06-30', null),
+            ('grade', 'vip', 'C1', '2025-06-23', null), ('grade', 'vip', 'C9', '2025-01-01',
+            '2025-06-01')""")
+        con.execute("insert into marts.contact_tags values ('role', 'buyer', 'P1', '2025-06-30')")
+        con.execute("insert into marts.contact_tag_history values"
+                    " ('role', 'buyer', 'P1', '2025-06-30', null)")
+    suite = load_checkpoint_module("tag_marts").history_matches_tags_suite()
+    assert [row[-1] for row in query(warehouse, suite.asset.sql)] == [
+        ("marts.customer_tag_history: 1 rows of recency on the tag's run date are not in "
+         "marts.customer_tags, e.g. C3 = new"),
+        ("marts.customer_tag_history: 2 rows of recency on the tag's run date are not in the "
+         "history, e.g. C1 = new"),
+    ]
+
+
+@schema_name_deprecated
+def test_a_check_whose_query_fails_blocks_alone_and_the_next_checks_run(tmp_path):
+    """A query that fails inside DuckDB (here a fact view that cannot convert a value; at 4M
+    customers it was the memory limit) aborts the connection's transaction: the gate rolls it
+    back, so only that check is unevaluated and the checks after it run and pass."""
+    warehouse = write_core_warehouse(tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("drop table core.fct_web_events")
+        con.execute("create table core.web_visits as select 'not a number' as visitor")
+        con.execute("create view core.fct_web_events as select 'C' || "
+                    "cast(cast(visitor as integer) as varchar) as customer_id from core.web_visits")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"nodes": {}, "sources": {}}))
+    result = run_gate(warehouse, manifest=manifest, runtime_dir=tmp_path / "gx",
+                      checkpoints=["core"], build_docs=False)
+    assert not result.passed
+    [failure] = result.failures
+    assert failure.suite == "core.referential_integrity"
+    assert "could not be evaluated" in failure.description
+    assert "Conversion Error" in failure.details
+    evaluated = {suite.suite: suite for suite in result.suites}
+    assert set(evaluated) == {
+        "core.fct_orders", "core.fct_order_lines", "core.fct_orders.unique_key",
+        "core.fct_order_lines.unique_key", "core.referential_integrity", "core.amounts_reconcile"}
+    for name, suite in evaluated.items():
+        if name != "core.referential_integrity":
+            assert suite.evaluated > 0 and suite.ok, name
+    assert "aborted" not in result.report()
+
+
+# ------------------------------------------------------------------------------------------
 # The gate on built warehouses.
 # ------------------------------------------------------------------------------------------
 

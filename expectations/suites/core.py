@@ -100,27 +100,52 @@ def order_amounts_suite(engine: str = "duckdb") -> Suite:
     # The raw side re-implements "latest delivery wins" independently of the dbt macro, and the
     # rejected side reads the quarantined rows in the landing zone by their file and row number
     # (the quarantine keeps no row: docs/privacy.md), so the three sums come from three places.
-    net = "quantity * unit_price - coalesce(discount_amount, 0)"
-    delivered = "coalesce(_delivered_at, cast('-infinity' as timestamp))"
+    # Most lines are delivered once: only the lines whose key repeats go through the
+    # latest-version aggregate, found by grouping the key's 64-bit hash (a fixed-size grouping
+    # DuckDB spills to disk); one aggregate over every line's (amount, version) pairs ran out
+    # of the 6GB memory_limit at 80 M lines (docs/benchmark.md, "How far DuckDB goes").
+    # Every delivered version of every line, read three times below: a derived table, not a
+    # CTE, which PostgreSQL would materialise when it is read more than once. A line is keyed
+    # by (order_id, line_no); an unkeyed line (blank order_id or no line_no) matches nothing
+    # and counts once, as delivered.
+    versions = """(
+            select
+                nullif(trim(order_id), '') || '#' || cast(line_no as varchar) as line_key,
+                quantity * unit_price - coalesce(discount_amount, 0) as net_sales,
+                coalesce(_delivered_at, cast('-infinity' as timestamp)) as delivered,
+                _source_file, _source_row_number
+            from raw_orders.order_items
+        ) as versions"""
     latest = {
-        "duckdb": f"arg_max_null({net}, struct_pack(delivered := {delivered}, "
+        "duckdb": "arg_max_null(net_sales, struct_pack(delivered := delivered, "
                   "file := _source_file, row_number := _source_row_number))",
         # Spark's max_by keeps a null amount of the latest version, as arg_max_null does
-        "spark": f"max_by({net}, struct({delivered}, _source_file, _source_row_number))",
+        "spark": "max_by(net_sales, struct(delivered, _source_file, _source_row_number))",
         # PostgreSQL has no arg_max: the first of the versions ordered latest first
-    }.get(engine, f"(array_agg({net} order by {delivered} desc, _source_file desc, "
+    }.get(engine, "(array_agg(net_sales order by delivered desc, _source_file desc, "
                   "_source_row_number desc))[1]")
     return problem_suite(
         "core.amounts_reconcile",
         f"""
-        with raw_lines as (
+        with repeated_keys as (
+            -- lines delivered more than once (and keys merely sharing a hash: they are
+            -- grouped by the key itself below)
+            select hash(line_key) as key_hash from {versions}
+            where line_key is not null
+            group by hash(line_key)
+            having count(*) > 1
+        ),
+        raw_lines as (
+            -- a line delivered once, or unkeyed: its only version
+            select net_sales from {versions}
+            where line_key is null or hash(line_key) not in (select key_hash from repeated_keys)
+            union all
             -- latest delivery of each line wins (arg_max_null: a null amount in the latest
             -- version must not fall back to an older version's amount)
             select {latest} as net_sales
-            from raw_orders.order_items
-            group by coalesce(
-                nullif(trim(order_id), '') || '#' || cast(line_no as varchar),
-                '#unkeyed:' || _source_file || ':' || cast(_source_row_number as varchar))
+            from {versions}
+            where line_key is not null and hash(line_key) in (select key_hash from repeated_keys)
+            group by line_key
         ),
         quarantined_lines as (
             select

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -114,7 +114,19 @@ class DuckDBExecutionEngine(SqlAlchemyExecutionEngine):
             limit = os.environ.get("CRM_DUCKDB_MEMORY_LIMIT", "6GB").replace("'", "")
             self._connection.exec_driver_sql(f"set memory_limit = '{limit}'")
             self._connection.exec_driver_sql("set preserve_insertion_order = false")
-        yield self._connection
+        try:
+            yield self._connection
+        except Exception:
+            # A failed statement (out of memory, a file gone, ...) aborts the open DuckDB
+            # transaction, and every later statement on this connection would fail with
+            # "Current transaction is aborted": roll it back here, so the failure stays the
+            # failing check's own. Nothing is lost: the gate only reads, and the temporary
+            # tables of earlier checks were committed when they were created.
+            if not self._connection.closed and self._connection.in_transaction():
+                # the statement's own error is the one to report, not a failed rollback's
+                with suppress(Exception):
+                    self._connection.rollback()
+            raise
 
     def get_batch_data_and_markers(self, batch_spec: Any) -> Any:
         # Only query assets are worth materialising; a table asset is read where it is.
