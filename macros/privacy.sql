@@ -25,12 +25,14 @@
             {%- endif -%}
             {%- do keys.update(node_meta.get('erasure_keys') or {}) -%}
             {%- set relation = node.alias if node.resource_type != 'source' else node.identifier -%}
+            {#- the published schema: a candidate build's suffix is not part of it -#}
+            {%- set schema = published_schema_name(node.schema) -%}
             {%- for column in node.columns.values() -%}
                 {%- set column_meta = column.get('meta') or (column.get('config') or {}).get('meta') or {} -%}
                 {%- set personal = column_meta.get('personal') -%}
                 {%- if personal or keys.get(column.name) -%}
                     {%- do rows.append({
-                        'schema': node.schema, 'table': relation, 'column': column.name,
+                        'schema': schema, 'table': relation, 'column': column.name,
                         'personal': personal, 'erasure': keys.get(column.name),
                         'resource': node.resource_type, 'node': node.unique_id
                     }) -%}
@@ -38,7 +40,7 @@
             {%- endfor -%}
             {%- for column_name, kind in keys.items() if column_name not in node.columns -%}
                 {%- do rows.append({
-                    'schema': node.schema, 'table': relation, 'column': column_name,
+                    'schema': schema, 'table': relation, 'column': column_name,
                     'personal': none, 'erasure': kind, 'resource': node.resource_type,
                     'node': node.unique_id
                 }) -%}

@@ -46,14 +46,17 @@ def build_warehouse(raw_dir: Path, warehouse: Path, as_of: str, tmp_path: Path,
     return warehouse
 
 
-def build_reference(raw_dir: Path, warehouse: Path, as_of: str, target_path: Path) -> Path:
+def build_reference(raw_dir: Path, warehouse: Path, as_of: str, target_path: Path,
+                    select: str | None = None) -> Path:
     """A from-scratch dbt build that only serves as the expected tables of a comparison
     (incremental vs full rebuild, history vs fresh build): seeds and models, without the dbt
     data tests, which check the data, not the tables compared (the builds under test run
-    them), and without unit tests (build_warehouse)."""
+    them), and without unit tests (build_warehouse). select: only the tables compared and
+    what they are built from (dbt's `+model`)."""
     from crm_tags.build import run_dbt
 
-    run_dbt(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
+    run_dbt(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test",
+             *(["--select", select] if select else [])],
             raw_dir, warehouse, as_of, target_path, quiet=True)
     return warehouse
 

@@ -186,20 +186,27 @@ def test_results_table():
     table = format_table(results)
     assert "dbt build (full)" in table and "15.00" in table and "1.00 GB" in table
     assert "not available" in table and "fct_orders" in table and "match" in table
+    assert "memory_limit 6GB" in table and "target peak_rss_bytes" in table
+
+    # an engine's run: DuckDB's memory_limit and peak budget are not shown against a JVM
+    del results["machine"]["memory_limit"]
+    table = format_table({**results, "target": "spark", "targets": {}})
+    assert table.startswith("crm-tags bench on spark: 1,000 customers")
+    assert "memory_limit" not in table and "target peak_rss_bytes" not in table
 
 
 def test_engine_runs_count_adopted_processes_and_record_their_steps(tmp_path):
     """The spark target's JVM outlives the dbt process that started it: `crm-tags bench
     --target` adopts such orphans and reaps them, so their CPU is counted in the step."""
     from crm_tags.bench import _node_times, _reap_orphans, _set_subreaper
-    from crm_tags.python_on_host import _own_cpu, record_steps, timed_step
+    from crm_tags.python_on_host import own_cpu, record_steps, timed_step
 
     burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
     orphan = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {burn!r}])"
     others = {child.pid for child in psutil.Process().children()}  # pytest's own, if any
     _set_subreaper(True)
     try:
-        with (record_steps(lambda: (_reap_orphans(others), _own_cpu())[1]) as parts,
+        with (record_steps(lambda: (_reap_orphans(others), own_cpu())[1]) as parts,
               timed_step("a child that leaves an orphan behind")):
             subprocess.run([sys.executable, "-c", orphan], check=True)
     finally:

@@ -4,9 +4,11 @@ throwaway PostgreSQL 15 cluster (crm_tags.pg_server), started here and stopped a
 One landing zone, built once on each engine and read by most tests (`shop`): the hand-made
 edge cases of tests/test_warehouse.py and a generated dirty zone (150 customers; disjoint
 keys) in one zone, then two daily deliveries with the edge cases of tests/test_incremental.py.
-On PostgreSQL: a gated first build (crm-tags load, dbt in waves around the Python models, the
-gate in PostgreSQL, the bi schema published), a daily incremental build, and a gated daily
-incremental build after an erasure request; on DuckDB the same run dates, the later ones
+On PostgreSQL: a gated first build (crm-tags load, dbt in waves around the Python models into
+candidate schemas, the gate in PostgreSQL, the schemas swapped in with the bi schema), a daily
+incremental build, a gated daily build the gate refuses (a steward's bound it cannot meet:
+every published schema stays as it was) and the same build gated and published after an
+erasure request; on DuckDB the same run dates, the later ones
 rebuilt from scratch (--full-refresh), the last one gated and published with the same erasure
 log. After each run date marts.customer_tags, marts.customer_profile and audit.reconciliation,
 the histories, segments and tag health are equal row for row (floats to 1e-6). The loader
@@ -148,7 +150,8 @@ def build_on_postgres(raw: Path, as_of: str, tmp: Path, monkeypatch) -> None:
     """An ungated build on postgres (dbt unit tests left out: they test the SQL, not the data,
     and run once in tests/test_warehouse.py)."""
     monkeypatch.setenv("CRM_TARGET", "postgres")
-    build(raw, tmp / "unused.duckdb", as_of, target_path=tmp / "pg_target", quiet=True,
+    # a target dir of its own: the gated builds' schemas are candidates (another parse)
+    build(raw, tmp / "unused.duckdb", as_of, target_path=tmp / "pg_target_in_place", quiet=True,
           unit_tests=False)
     monkeypatch.setenv("CRM_TARGET", "duckdb")
 
@@ -215,6 +218,7 @@ class Shop:
     published: dict = field(default_factory=dict)
     forgotten: set = field(default_factory=set)
     held_before: dict = field(default_factory=dict)
+    rejected: dict = field(default_factory=dict)  # rejected_build_on_postgres, before day 2's
 
 
 def _snapshot(warehouse: Path, env: dict) -> dict:
@@ -317,6 +321,7 @@ def shop(server, tmp_path_factory) -> Shop:
             with pytest.raises(ForgetError, match="unknown customer 'nobody'"):
                 forget(warehouse, "nobody")
             forget(warehouse, FORGOTTEN, "erasure request, ticket 4711")
+        shop.rejected = rejected_build_on_postgres(raw, str(day), tmp, shop.env)
         reference.rename(warehouse)  # the published warehouse build_and_publish copies
         with meanwhile_on_duckdb("build_and_publish", **on_duckdb, warehouse=warehouse,
                                  as_of=str(day), runtime_dir=tmp / "gx_duckdb",
@@ -548,3 +553,107 @@ def test_a_forgotten_customer_leaves_everything_the_bi_role_reads_at_the_next_da
         assert cur.fetchone()[0] >= 1  # the landing zone keeps their rows
     (columns, duck_profile), _ = shop.snapshots[last]["marts.customer_profile"]
     assert FORGOTTEN not in {row[columns.index("customer_id")] for row in duck_profile}
+
+
+# --- write-audit-publish of every schema on PostgreSQL (crm_tags.pg_publish) ----------------
+
+STEWARD = "steward_reader"  # a role the published schemas are granted to (not the BI role)
+WATCHED = ("audit.reconciliation", "marts.customer_tags", "marts.tag_runs", "bi.customer_tags")
+
+
+def _published_state(env: dict) -> dict:
+    return {relation: postgres_rows(env, relation) for relation in WATCHED}
+
+
+def _schemas(env: dict, pattern: str) -> list[str]:
+    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
+        cur.execute("select nspname from pg_namespace where nspname like %s order by 1", [pattern])
+        return [row[0] for row in cur.fetchall()]
+
+
+def rejected_build_on_postgres(raw: Path, as_of: str, tmp: Path, env: dict) -> dict:
+    """Day 2's delivery built and gated once under a steward's policy it cannot meet (a copy
+    of expectations/gate.yml bounding the share of graded customers to 0): what was published
+    before and after that build, the rejected candidate and the result. Before it, a steward
+    role is given the published marts the way a DBA does (USAGE, and SELECT on the tables dbt
+    creates there by default privileges): the candidate schemas carry those grants."""
+    import yaml
+
+    from crm_tags.pg_publish import build_and_publish_postgres
+    from crm_tags.quality.gate import POLICY
+
+    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
+        cur.execute(f"create role {STEWARD} login")
+        cur.execute(f"grant usage on schema marts to {STEWARD}")
+        cur.execute(f"alter default privileges in schema marts grant select on tables to {STEWARD}")
+    policy = yaml.safe_load(POLICY.read_text())
+    policy["distribution"]["bounds"] = {"customer_grade": {"*": {"max": 0.0}}}
+    strict = tmp / "strict-gate.yml"
+    strict.write_text(yaml.safe_dump(policy))
+    before = _published_state(env)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CRM_TARGET", "postgres")
+        result = build_and_publish_postgres(raw, tmp / "warehouse.duckdb", as_of,
+                                            target_path=tmp / "pg_target", runtime_dir=tmp / "gx",
+                                            policy=strict)
+    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass('audit__rejected.reconciliation')")
+        rejected_as_of = None
+        if cur.fetchone()[0]:  # kept (a build in place keeps no candidate: the test says so)
+            cur.execute("select max(as_of_date) from audit__rejected.reconciliation")
+            rejected_as_of = cur.fetchone()[0]
+    return {"result": result, "before": before, "after": _published_state(env),
+            "rejected_as_of": rejected_as_of, "rejected": _schemas(env, "%\\_\\_rejected")}
+
+
+def test_a_gate_failure_leaves_every_published_schema_as_it_was(shop):
+    """The gate refuses day 2's build (a steward's bound it cannot meet; tag_marts.
+    distribution_bounds): the published schemas (marts, audit, the histories, bi) are as they
+    were, row for row, and the candidate is kept as <schema>__rejected, holding day 2. The
+    next build (day 2 under the usual policy) publishes: the tests above compare it with
+    DuckDB, and after it no candidate, rejected or replaced schema is left."""
+    rejected, day2 = shop.rejected, max(shop.snapshots)
+    result = rejected["result"]
+    assert not result.published
+    assert {f.suite for f in result.gate.failures} == {"tag_marts.distribution_bounds"}
+    assert rejected["after"] == rejected["before"]  # main built in place: marts moved to day 2
+    report = result.report()
+    assert "NOT published" in report and "marts__rejected" in report
+    (_, runs) = rejected["after"]["marts.tag_runs"]
+    assert max(row[-1] for row in runs) == (day2 - dt.timedelta(days=1)).isoformat()
+    assert rejected["rejected_as_of"] == day2
+    assert {"marts__rejected", "audit__rejected", "python_models__rejected"} <= set(rejected["rejected"])
+    assert "bi__rejected" not in rejected["rejected"]  # bi is written only after a passing gate
+    assert shop.published[day2].published
+    assert _schemas(shop.env, "%\\_\\_%") == []
+
+
+def test_the_swap_keeps_views_bound_to_the_published_schemas_and_the_stewards_grants(shop):
+    """After the swap the views of the published schemas read the published tables (a view
+    binds to OIDs: the candidate's views followed their tables through the renames), and a
+    steward granted the published marts before (USAGE, default privileges) still reads them:
+    the candidate schemas carried the grants."""
+    env = shop.env
+    with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
+        cur.execute("""
+            select view_ns.nspname || '.' || view.relname, used_ns.nspname
+            from pg_depend as dep
+            join pg_rewrite as rule on rule.oid = dep.objid
+            join pg_class as view on view.oid = rule.ev_class
+            join pg_namespace as view_ns on view_ns.oid = view.relnamespace
+            join pg_class as used on used.oid = dep.refobjid
+            join pg_namespace as used_ns on used_ns.oid = used.relnamespace
+            where dep.classid = 'pg_rewrite'::regclass
+              and dep.refclassid = 'pg_class'::regclass and used.oid <> view.oid
+              and view_ns.nspname in ('marts', 'intermediate', 'staging', 'core', 'tags')
+        """)
+        reads = cur.fetchall()
+    assert {view for view, _ in reads} >= {"marts.customer_tags"}
+    assert [(view, schema) for view, schema in reads if "__" in schema] == []
+    _, (_, published) = shop.snapshots[max(shop.snapshots)]["marts.customer_tags"]
+    assert postgres_rows(env, "marts.customer_tags")[1] == published
+    with psycopg2.connect(**{**_kwargs(env), "user": STEWARD}) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from marts.customer_tags")
+        assert cur.fetchone()[0] == len(published)
+        cur.execute("select count(*) from marts.customer_profile")
+        assert cur.fetchone()[0] > 0

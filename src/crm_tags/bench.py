@@ -48,7 +48,7 @@ from crm_tags import PROJECT_DIR
 from crm_tags.build import build
 from crm_tags.catalog import Cadences, DbtGraph, read_catalog
 from crm_tags.contract import landing_tables
-from crm_tags.python_on_host import _own_cpu, record_steps
+from crm_tags.python_on_host import own_cpu, record_steps
 
 REFERENCE_SQL = Path(__file__).with_name("bench_reference.sql")
 SEEDS_DIR = PROJECT_DIR / "seeds"
@@ -475,7 +475,7 @@ def run_build(name: str, raw_dir: Path, warehouse: Path, as_of: str, target_path
         target_path.mkdir(parents=True)
         shutil.copyfile(parsed_by / PARTIAL_PARSE_FILE, target_path / PARTIAL_PARSE_FILE)
     with measure(step, counters, include_self=counters is not None), \
-            record_steps(counters or _own_cpu) as parts:
+            record_steps(counters or own_cpu) as parts:
         try:
             output = build(raw_dir, warehouse, as_of, select=select, target_path=target_path,
                            quiet=True, unit_tests=unit_tests, project_dir=project_dir)
@@ -821,7 +821,7 @@ def engine_benchmark(target: str, customers: int, data_dir: Path, as_of: str = D
 
         def counters() -> dict[str, float]:
             _reap_orphans(keep)
-            values = _own_cpu()
+            values = own_cpu()
             if target == "postgres":
                 values["server_cpu_seconds"] = _server_cpu(engine.get("postmaster"))
             return values
@@ -857,25 +857,27 @@ def engine_benchmark(target: str, customers: int, data_dir: Path, as_of: str = D
         "customers": customers, "seed": seed, "as_of": as_of, "dirty": dirty, "target": target,
         "engine": engine, "project_dir": str(project_dir or PROJECT_DIR),
         "landing_zone": {"path": str(cached), "copy": str(raw_dir), **landing},
-        "machine": {**_machine(), "load_average_at_start": load_at_start, "load_averages": loads},
+        # DuckDB's memory_limit and 8 GB peak budget say nothing of a Spark JVM or a PostgreSQL
+        # server: the peak is reported, not judged
+        "machine": {**_machine(duckdb_settings=False), "load_average_at_start": load_at_start,
+                    "load_averages": loads},
         "steps": [{"step": s.name, "status": s.status, "seconds": s.seconds,
                    "cpu_seconds": s.cpu_seconds, "ratio_to_reference": None,
                    "peak_rss_bytes": s.peak_rss, **s.detail} for s in steps],
         "ratios": {}, "peak_rss_bytes": peak,
-        "targets": {"peak_rss_bytes": {"max": TARGET_PEAK_RSS, "value": peak,
-                                       "met": peak < TARGET_PEAK_RSS}},
+        "targets": {},
         "reference_check": {},
     }
 
 
-def _machine() -> dict[str, Any]:
+def _machine(duckdb_settings: bool = True) -> dict[str, Any]:
     import dbt.version
 
     return {
         "cpus": os.cpu_count(), "memory_bytes": psutil.virtual_memory().total,
         "platform": platform.platform(), "python": platform.python_version(),
         "duckdb": duckdb.__version__, "dbt_core": dbt.version.__version__,
-        "memory_limit": memory_limit(),
+        **({"memory_limit": memory_limit()} if duckdb_settings else {}),
         "when": dt.datetime.now().isoformat(timespec="seconds"),
         # Other work on the machine skews wall times: the load during the run says how much.
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
@@ -906,8 +908,9 @@ def format_table(results: dict[str, Any]) -> str:
     machine = results["machine"]
     on = f" on {results['target']}" if results.get("target") else ""
     lines = [(f"crm-tags bench{on}: {results['customers']:,} customers, as of {results['as_of']}, "
-              f"{machine['cpus']} cpus, memory_limit {machine['memory_limit']}, "
-              f"load average {machine['load_average_at_start'][0]} -> {machine['load_average_at_end'][0]}"),
+              f"{machine['cpus']} cpus, "
+              + (f"memory_limit {machine['memory_limit']}, " if "memory_limit" in machine else "")
+              + f"load average {machine['load_average_at_start'][0]} -> {machine['load_average_at_end'][0]}"),
              "", f"  {'step':<28} {'seconds':>9} {'x reference':>12} {'CPU s':>9} {'peak RSS':>10}  status"]
     for s in results["steps"]:
         seconds = f"{s['seconds']:.1f}" if s["seconds"] is not None else "-"

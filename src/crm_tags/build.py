@@ -6,8 +6,9 @@ candidate is renamed over the file BI tools read. That file is never opened read
 connections are never locked out and never make the build fail (docs/design.md, "What BI
 reads").
 
-On PostgreSQL (CRM_TARGET=postgres) `crm-tags build` builds the dbt schemas in place, gates
-them there and publishes the schema `bi` BI reads (crm_tags.pg_publish).
+On PostgreSQL (CRM_TARGET=postgres) `crm-tags build` builds candidate schemas
+(`marts__candidate`, ...), gates them there and swaps them in for the published schemas, with
+the schema `bi` BI reads, in one transaction (crm_tags.pg_publish).
 
 `crm-tags build --scratch [PATH]` is the engineers' build: dbt writes PATH in place (default
 data/dev.duckdb, the file a plain `dbt build` with profiles.yml writes), ungated, published
@@ -34,6 +35,9 @@ from crm_tags.warehouse_lock import explain_lock_error
 DEFAULT_RAW_DIR = PROJECT_DIR / "data" / "raw"
 DEFAULT_WAREHOUSE = PROJECT_DIR / "data" / "warehouse.duckdb"  # published: what BI reads
 DEFAULT_SCRATCH = PROJECT_DIR / "data" / "dev.duckdb"  # profiles.yml's default path
+# appended to every schema a dbt run builds (macros/generate_schema_name.sql): a PostgreSQL
+# write-audit-publish build's candidate schemas (crm_tags.pg_publish)
+SCHEMA_SUFFIX_ENV = "CRM_SCHEMA_SUFFIX"
 
 
 class DbtError(RuntimeError):
@@ -157,7 +161,9 @@ def parse_cache(args: list[str], env: dict[str, str], target_path: Path | None) 
             or Path(env.get("DBT_PROJECT_DIR") or PROJECT_DIR).resolve() != PROJECT_DIR:
         return None
     target_dir = PROJECT_DIR / (target_path if target_path is not None else "target")
-    key = "\0".join([current_target(), env.get("CRM_WAREHOUSE_PATH", "")])
+    # the schema suffix changes every node's schema: a parse of its own
+    key = "\0".join([current_target(), env.get("CRM_WAREHOUSE_PATH", "")]
+                     + ([env[SCHEMA_SUFFIX_ENV]] if env.get(SCHEMA_SUFFIX_ENV) else []))
     directory = Path(env.get(PARSE_CACHE_VARIABLE) or PROJECT_DIR / "target" / "parse_cache")
     cache = ParseCache(directory / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.msgpack",
                        target_dir / PARTIAL_PARSE_FILE)
@@ -282,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
         return _build_scratch(args)
     from crm_tags.quality.publish import build_and_publish  # on postgres: the bi schema
 
-    published = "the bi schema" if current_target() == "postgres" else str(args.warehouse)
+    published = ("the published schemas (marts, bi, ...; the candidate is kept as "
+                 "<schema>__rejected)" if current_target() == "postgres" else str(args.warehouse))
 
     try:
         result = build_and_publish(args.raw_dir, args.warehouse, args.as_of, select=args.select,

@@ -40,19 +40,28 @@ from crm_tags import PROJECT_DIR
 
 SCHEMA = "python_models"
 
+
+def host_schema() -> str:
+    """The schema this build writes the Python models' results into: python_models, or a
+    write-audit-publish candidate's `python_models__candidate` ($CRM_SCHEMA_SUFFIX, as the
+    stand-ins' source reads it: models/engines/python_on_host/_python_on_host__sources.yml)."""
+    from crm_tags.build import SCHEMA_SUFFIX_ENV
+
+    return SCHEMA + os.environ.get(SCHEMA_SUFFIX_ENV, "")
+
 # Where a build in waves spends its time, for `crm-tags bench --target` (crm_tags.bench): off
 # unless a caller records, so a build pays nothing for it.
 _recorders: list[tuple[list[dict], Callable[[], dict[str, float]]]] = []
 
 
-def _own_cpu() -> dict[str, float]:
+def own_cpu() -> dict[str, float]:
     """CPU seconds of this process and its waited-for children (dbt, a host-run model)."""
     self_, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"cpu_seconds": self_.ru_utime + self_.ru_stime + children.ru_utime + children.ru_stime}
 
 
 @contextlib.contextmanager
-def record_steps(counters: Callable[[], dict[str, float]] = _own_cpu) -> Iterator[list[dict]]:
+def record_steps(counters: Callable[[], dict[str, float]] = own_cpu) -> Iterator[list[dict]]:
     """Collect the steps of the builds run inside the block (the load, each dbt wave, each
     host-run model): name, wall seconds and the increase of each of `counters()` (cumulative
     values, e.g. CPU seconds; the caller may also reap processes there)."""
@@ -160,16 +169,18 @@ def read_relation(conn, schema: str, name: str) -> pa.Table:
 
 
 def write_table(conn, name: str, table: pa.Table, unique_key: str | list[str] | None = None) -> None:
-    """Write `table` into python_models.<name>: replaced, or its unique_key rows replaced."""
+    """Write `table` into python_models.<name> (host_schema): replaced, or its unique_key rows
+    replaced."""
     if hasattr(conn, "write_table"):
         return conn.write_table(name, table, unique_key)
     from psycopg2.extras import execute_values
 
     keys = [unique_key] if isinstance(unique_key, str) else list(unique_key or [])
-    relation = f'"{SCHEMA}"."{name}"'
+    schema = host_schema()
+    relation = f'"{schema}"."{name}"'
     columns = ", ".join(f'"{f.name}" {_pg_type(f.type)}' for f in table.schema)
     with conn, conn.cursor() as cur:
-        cur.execute(f"create schema if not exists {SCHEMA}")
+        cur.execute(f'create schema if not exists "{schema}"')
         if keys:
             cur.execute(f"create table if not exists {relation} ({columns})")
             if table.num_rows:

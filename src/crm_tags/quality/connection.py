@@ -14,7 +14,9 @@ on PostgreSQL", "The gate on Spark").
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -26,8 +28,53 @@ SPARK_INFORMATION_SCHEMA = {"information_schema.tables": "information_schema_tab
                             "information_schema.columns": "information_schema_columns"}
 
 
-def for_engine(sql: str, engine: str) -> str:
-    """A suite query in the dialect of `engine` (DuckDB's is the one the suites are written in)."""
+@dataclass(frozen=True)
+class SchemaNames:
+    """Where the schemas that SQL names are: on PostgreSQL a write-audit-publish build is
+    audited in candidate schemas (`marts__candidate` for `marts`, crm_tags.pg_publish), while
+    the suites, the gate's facts and the distribution history name the published ones. `sql`
+    rewrites `schema.relation` for the relations that exist in a candidate schema (and the few
+    tables the gate itself writes, `extra`), outside string literals and comments: a table alias
+    that is also a schema's name (`tags.tag_code`) and a problem sentence naming
+    `marts.customer_tags` stay as they are. Empty: every name as written (DuckDB, Spark, the published schemas)."""
+
+    schemas: Mapping[str, str] = field(default_factory=dict)  # published name -> actual name
+    relations: frozenset[tuple[str, str]] = frozenset()  # (published schema, relation)
+
+    @classmethod
+    def of(cls, schemas: Mapping[str, str], relations: Iterable[tuple[str, str]],
+           extra: Iterable[str] = ()) -> SchemaNames:
+        found = set(relations) | {tuple(name.split(".", 1)) for name in extra}
+        return cls(dict(schemas), frozenset(found))
+
+    def schema(self, name: str) -> str:
+        return self.schemas.get(name, name)
+
+    def sql(self, sql: str) -> str:
+        if not self.schemas:
+            return sql
+        names = "|".join(re.escape(name) for name in sorted(self.schemas, key=len, reverse=True))
+        relation = re.compile(rf'(?<![\w."])("?)({names})\1\.("?)(\w+)\3(?![\w"])')
+        created = re.compile(rf"\b(schema\s+if\s+not\s+exists\s+)({names})\b", re.IGNORECASE)
+
+        def renamed(match: re.Match) -> str:
+            quote, schema, quote2, name = match.groups()
+            if (schema, name) not in self.relations:
+                return match[0]
+            return f"{quote}{self.schemas[schema]}{quote}.{quote2}{name}{quote2}"
+
+        # string literals and comments (an apostrophe in a comment is no quote) at odd positions
+        parts = re.split(r"('(?:[^']|'')*'|--[^\n]*|/\*[\s\S]*?\*/)", sql)
+        for i in range(0, len(parts), 2):
+            parts[i] = created.sub(lambda m: m[1] + self.schemas[m[2]], relation.sub(renamed, parts[i]))
+        return "".join(parts)
+
+
+def for_engine(sql: str, engine: str, names: SchemaNames | None = None) -> str:
+    """A suite query in the dialect of `engine` (DuckDB's is the one the suites are written in),
+    naming the schemas where `names` says they are."""
+    if names is not None:
+        sql = names.sql(sql)
     if engine == "duckdb":
         return sql
     if engine == "spark":
@@ -79,13 +126,19 @@ class PgConnection:
     """A psycopg2 connection with DuckDB's `execute(sql, params)` shape (`?` placeholders), so
     the gate's fact queries and the distribution history run unchanged on both engines."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, names: SchemaNames | None = None) -> None:
         self._connection = connection
+        self.names = names or SchemaNames()
 
     def execute(self, sql: str, params: list | None = None) -> _PgCursor:
         cursor = self._connection.cursor()
+        sql = self.names.sql(sql)
         cursor.execute(sql.replace("?", "%s") if params is not None else sql, params)
         return _PgCursor(cursor)
+
+    def actual_schema(self, name: str) -> str:
+        """Where the schema the caller names is (a candidate schema while auditing one)."""
+        return self.names.schema(name)
 
     def commit(self) -> None:
         self._connection.commit()
@@ -119,15 +172,16 @@ class SparkSqlConnection:
 
 
 @contextmanager
-def pg_connection(settings: dict | None = None):
-    """A PgConnection to the postgres target, committed on success."""
+def pg_connection(settings: dict | None = None, names: SchemaNames | None = None):
+    """A PgConnection to the postgres target (its SQL naming the schemas where `names` says),
+    committed on success."""
     import psycopg2
 
     from crm_tags.load import pg_connect_kwargs
 
     raw = psycopg2.connect(**(settings or pg_connect_kwargs()))
     try:
-        yield PgConnection(raw)
+        yield PgConnection(raw, names)
         raw.commit()
     finally:
         raw.close()

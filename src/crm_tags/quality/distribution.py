@@ -58,6 +58,8 @@ def distribution_sql() -> str:
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
     schema, name = qualified_name.split(".")
+    # a PgConnection auditing candidate schemas (crm_tags.pg_publish) says where `schema` is
+    schema = getattr(con, "actual_schema", str)(schema)
     return bool(con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [schema, name]

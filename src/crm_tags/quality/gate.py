@@ -39,6 +39,7 @@ import yaml
 from crm_tags import PROJECT_DIR
 from crm_tags.contract import landing_tables
 from crm_tags.quality.connection import (
+    SchemaNames,
     SparkSqlConnection,
     for_engine,
     pg_connection,
@@ -156,9 +157,9 @@ def load_policy(path: Path | None = None) -> dict:
 
 
 @contextlib.contextmanager
-def _facts_connection(warehouse: Path, engine: str, spark=None):
+def _facts_connection(warehouse: Path, engine: str, spark=None, names: SchemaNames | None = None):
     if engine == "postgres":
-        with pg_connection() as con:
+        with pg_connection(names=names) as con:
             yield con
     elif engine == "spark":
         yield SparkSqlConnection(spark)
@@ -168,8 +169,8 @@ def _facts_connection(warehouse: Path, engine: str, spark=None):
 
 
 def read_facts(warehouse: Path, manifest: dict, policy: dict, engine: str = "duckdb",
-               spark=None) -> GateFacts:
-    with _facts_connection(warehouse, engine, spark) as con:
+               spark=None, names: SchemaNames | None = None) -> GateFacts:
+    with _facts_connection(warehouse, engine, spark, names) as con:
         run_date = con.execute("select max(as_of_date) from audit.reconciliation").fetchone()[0]
         customers = con.execute("select count(*) from marts.customer_profile").fetchone()[0]
         catalog = {
@@ -186,9 +187,10 @@ def read_facts(warehouse: Path, manifest: dict, policy: dict, engine: str = "duc
         ).fetchall():
             catalog_values.setdefault(tag_code, []).append(tag_value)
         previous = previous_run(con, run_date)
-        relations = frozenset(row[0] for row in con.execute(
-            "select table_schema || '.' || table_name from information_schema.tables"
-            " where table_schema = 'marts'").fetchall())
+        marts = (names or SchemaNames()).schema("marts")  # a candidate's, when auditing one
+        relations = frozenset("marts." + row[0] for row in con.execute(
+            f"select table_name from information_schema.tables where table_schema = '{marts}'"
+        ).fetchall())
     lineage = tag_lineage(manifest, {code: tag.source_tables for code, tag in catalog.items()})
     return GateFacts(
         run_date=run_date or dt.date.today(),
@@ -226,12 +228,13 @@ def load_checkpoint_module(name: str) -> ModuleType:
 # ------------------------------------------------------------------------------------------
 
 def open_context(project_dir: Path, warehouse: Path, suites: list[Suite],
-                 engine: str = "duckdb"):  # -> FileDataContext
+                 engine: str = "duckdb", names: SchemaNames | None = None):  # -> FileDataContext
     """A file-backed GX project in `project_dir`, from the committed expectations/ config.
 
     The warehouse datasource and one asset per suite are written into the project file in one
     go: adding them one by one through the API rewrites the YAML file after every asset, which
-    costs more than the validation itself.
+    costs more than the validation itself. names: where the schemas the suites name are (a
+    PostgreSQL candidate, crm_tags.pg_publish).
     """
     import great_expectations as gx
 
@@ -252,11 +255,12 @@ def open_context(project_dir: Path, warehouse: Path, suites: list[Suite],
             assets[suite.name] = {"type": "dataframe", "batch_definitions": batch_definitions}
         elif isinstance(suite.asset, Table):
             assets[suite.name] = {"type": "table", "table_name": suite.asset.name,
-                                  "schema_name": suite.asset.schema,
+                                  "schema_name": (names or SchemaNames()).schema(
+                                      suite.asset.schema),
                                   "batch_definitions": batch_definitions}
         else:
             # GX takes only queries starting with SELECT; CTEs go inside a derived table.
-            query = f"select * from (\n{for_engine(suite.asset.sql.strip(), engine)}\n) as checked"
+            query = f"select * from (\n{for_engine(suite.asset.sql.strip(), engine, names)}\n) as checked"
             assets[suite.name] = {"type": "query", "query": query,
                                   "batch_definitions": batch_definitions}
     if engine == "spark":
@@ -501,6 +505,7 @@ def run_gate(
     build_docs: bool = True,
     engine: str = "duckdb",
     spark=None,
+    names: SchemaNames | None = None,
 ) -> GateResult:
     """Run every checkpoint on `warehouse` (read-only) and return what it found.
 
@@ -511,7 +516,9 @@ def run_gate(
     engine="postgres": the warehouse is the postgres target's database (CRM_PG_* settings;
     `warehouse` is not read), every check runs there. engine="spark": the spark target's
     tables ($CRM_SPARK_DIR), every check run by Spark SQL in `spark` (a SparkSession), or
-    without one in a Spark process of its own (crm_tags.quality.spark_gate).
+    without one in a Spark process of its own (crm_tags.quality.spark_gate). names (postgres):
+    the schemas to audit in place of the ones the suites name, e.g. the candidate schemas of a
+    write-audit-publish build (crm_tags.pg_publish).
     """
     if engine == "spark" and spark is None:
         from crm_tags.quality.spark_gate import run_gate_on_spark
@@ -546,7 +553,8 @@ def run_gate(
     policy_doc = load_policy(policy)
     try:
         manifest_path = manifest or parse_manifest(runtime_dir / "dbt_target")
-        facts = read_facts(warehouse, load_manifest(manifest_path), policy_doc, engine, spark)
+        facts = read_facts(warehouse, load_manifest(manifest_path), policy_doc, engine, spark,
+                           names)
     except Exception as error:  # noqa: BLE001 - no facts, no gate: say why and block
         _block(result, "gate", "gate",
                "The gate could not read the warehouse or the dbt lineage, so nothing was "
@@ -562,7 +570,7 @@ def run_gate(
                 warnings.filterwarnings("ignore", message="`schema_name` is deprecated",
                                         category=DeprecationWarning)
                 _validate(result, facts, warehouse, site,
-                          checkpoints or policy_doc["checkpoints"], spark)
+                          checkpoints or policy_doc["checkpoints"], spark, names)
         except Exception as error:  # noqa: BLE001 - the gate must block, never crash the pipeline
             _block(result, "gate", "gate",
                    "The gate itself failed, so nothing counts as validated.",
@@ -582,7 +590,7 @@ def run_gate(
 
 
 def _validate(result: GateResult, facts: GateFacts, warehouse: Path, site: Path,
-              checkpoints: list[str], spark=None) -> None:
+              checkpoints: list[str], spark=None, names: SchemaNames | None = None) -> None:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -598,7 +606,8 @@ def _validate(result: GateResult, facts: GateFacts, warehouse: Path, site: Path,
             _block(result, name, name,
                    "This checkpoint could not be built from its suite file, so its data is "
                    "unverified.", _first_line(error), f"expectations/suites/{name}.py")
-    context = open_context(site, warehouse, [s for _, suites in plan for s in suites], facts.engine)
+    context = open_context(site, warehouse, [s for _, suites in plan for s in suites], facts.engine,
+                           names)
     run_id = RunIdentifier(run_name=f"{facts.run_date}_{run_name}",
                            run_time=result.started_at)
     if facts.engine == "spark":

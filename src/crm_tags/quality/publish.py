@@ -66,7 +66,9 @@ RECOUNTED_FROM = frozenset({"marts.segment_members", "marts.segment_matches",
 class PublishResult:
     published: bool
     warehouse: Path  # what BI reads
-    candidate: Path | None  # the rejected candidate, kept for inspection (None when published)
+    # the rejected candidate, kept for inspection (None when published): a file, or on
+    # PostgreSQL its schemas (crm_tags.pg_publish)
+    candidate: Path | str | None
     gate: GateResult | None  # None when the build failed before the gate
     error: str | None = None  # why nothing was published, when it is not a gate failure
     build_seconds: float = 0.0
@@ -140,8 +142,8 @@ def build_and_publish(
     selection rebuilt in the candidate (the rest is the published copy's).
     When another process writes the warehouse (or another build its candidate), nothing is
     built: the result's `.error` names that process.
-    On the postgres target ($CRM_TARGET) the build is in place, gated in PostgreSQL, and the
-    `bi` schema published instead (crm_tags.pg_publish). On the spark target the build is in
+    On the postgres target ($CRM_TARGET) the build writes candidate schemas, gated in
+    PostgreSQL and swapped in for the published ones with the `bi` schema (crm_tags.pg_publish). On the spark target the build is in
     place and gated by Spark SQL; nothing is published (crm_tags.quality.spark_gate).
     """
     if current_target() == "spark":
