@@ -234,7 +234,8 @@ def write_b2c_shop(landing: LandingZone, as_of: str, *, provinces: bool, custome
 # tests, often quick ones), so the longest start first and the workers finish together. A file
 # not listed (a new one) goes first: it may be long; if it is quick it costs nothing there.
 LONGEST_FIRST = [
-    "test_postgres.py",  # the longest: every PostgreSQL test shares the one server of this file
+    "test_spark.py",  # the longest: one Spark build and one Spark process reading it, per file
+    "test_postgres.py",  # every PostgreSQL test shares the one server of this file
     "test_history.py",
     "test_orchestration.py",
     "test_quality_gate.py",

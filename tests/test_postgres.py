@@ -101,6 +101,35 @@ def _normal(value):
     return value
 
 
+def write_test_zone(raw: Path) -> LandingZone:
+    """The cross-engine files' landing zone (`shop` here, tests/test_spark.py): the generated
+    dirty zone (150 customers, seed 7, 5% dirt), then the hand-made edge cases in the same table
+    folders (the generator clears the folders first, so it goes first). Returns the hand-made
+    cases' LandingZone (later deliveries number their files after them)."""
+    from crm_tags.generate import generate_landing_zone
+
+    generate_landing_zone(raw, 150, seed=7, as_of=dt.date.fromisoformat(AS_OF), dirty=0.05)
+    landing = LandingZone(raw)
+    write_scenario(landing)
+    # the two parts share no account id and no e-mail domain: the generator's files are named
+    # by their delivery date (2025-...), the hand-made ones delivery_NNN
+    with duckdb.connect() as con:
+        def values(sql: str, files: str) -> set:
+            found = {r[0] for r in con.sql(sql.format(files=files)).fetchall()}
+            assert found, files
+            return found
+
+        emails = "split_part(lower(trim(email)), '@', 2)"
+        for sql, table in [
+            ("select distinct account_id from read_parquet('{files}', union_by_name = true)", "crm/accounts"),
+            (f"select distinct {emails} from read_parquet('{{files}}', union_by_name = true)", "crm/contacts"),
+        ]:
+            generated = values(sql, f"{raw}/{table}/2*.parquet")
+            hand_made = values(sql, f"{raw}/{table}/delivery_*.parquet")
+            assert not generated & hand_made, table
+    return landing
+
+
 def _rows(rows) -> list[tuple]:
     return sorted((tuple(_normal(v) for v in row) for row in rows), key=repr)
 
@@ -253,15 +282,12 @@ def shop(server, tmp_path_factory) -> Shop:
     from test_incremental import _edge_cases
 
     from crm_tags.bench import write_daily_delivery
-    from crm_tags.generate import generate_landing_zone
     from crm_tags.privacy import ForgetError, forget
     from crm_tags.quality.publish import candidate_path
 
     tmp = tmp_path_factory.mktemp("shop")
     raw = tmp / "raw"
-    generate_landing_zone(raw, 150, seed=7, as_of=DAY0, dirty=0.05)
-    landing = LandingZone(raw)
-    write_scenario(landing)
+    landing = write_test_zone(raw)
     warehouse = tmp / "warehouse.duckdb"
     reference = candidate_path(warehouse)
     on_duckdb = {"raw_dir": raw, "target_path": tmp / "dbt_target", "quiet": True}

@@ -173,18 +173,20 @@ def _build(request: dict) -> str:
                           lambda: Path(request["target_dir"]) / "manifest.json", request["flags"])
 
 
-def export(relations: list[str], folder: Path) -> None:
-    """Each schema.name (a table or a view) as folder/<schema.name>.parquet, read by Spark."""
+def export(relations: list[str], folder: Path, spark=None) -> None:
+    """Each schema.name (a table or a view) as folder/<schema.name>.parquet, read by Spark (in
+    `spark`, a session the caller keeps, or in one of its own, stopped at the end)."""
     import pyarrow.parquet as pq
 
     folder.mkdir(parents=True, exist_ok=True)
-    conn = SparkConnection(spark_session())
+    conn = SparkConnection(spark or spark_session())
     try:
         for relation in relations:
             schema, name = relation.split(".")
             pq.write_table(conn.read_relation(schema, name), folder / f"{relation}.parquet")
     finally:
-        conn.close()
+        if spark is None:
+            conn.close()
 
 
 def main(argv: list[str]) -> int:

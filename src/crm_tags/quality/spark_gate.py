@@ -152,28 +152,37 @@ def result_from_json(data: dict) -> GateResult:
         started_at=dt.datetime.fromisoformat(data["started_at"]), seconds=data["seconds"])
 
 
+def gate_in_session(spark, arguments: dict) -> GateResult:
+    """One gate run in `spark`, a session on the build's warehouse and metastore: `arguments`
+    as run_gate_on_spark writes them (manifest, runtime_dir, policy, checkpoints, build_docs,
+    record_run_id). Several runs may share one session (one JVM start)."""
+    from crm_tags.quality.gate import run_gate
+
+    spark.sparkContext.setLogLevel("ERROR")
+    register_information_schema(spark)
+    if arguments.get("record_run_id"):  # built in place: not recorded yet
+        forget_published_run(SparkSqlConnection(spark))
+    result = run_gate(
+        manifest=Path(arguments["manifest"]) if arguments.get("manifest") else None,
+        runtime_dir=Path(arguments["runtime_dir"]),
+        policy=Path(arguments["policy"]) if arguments.get("policy") else None,
+        checkpoints=arguments.get("checkpoints"), build_docs=arguments.get("build_docs", True),
+        engine="spark", spark=spark)
+    if result.passed and arguments.get("record_run_id"):
+        record_run(SparkSqlConnection(spark), arguments["record_run_id"],
+                   dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    return result
+
+
 def main(argv: list[str]) -> int:
     """`ARGS.json RESULT.json`: run the gate in this process's Spark session (the spark
     environment), write its GateResult to RESULT.json."""
-    from crm_tags.quality.gate import run_gate
     from crm_tags.spark_host import spark_session
 
     arguments = json.loads(Path(argv[0]).read_text())
     spark = spark_session()
     try:
-        spark.sparkContext.setLogLevel("ERROR")
-        register_information_schema(spark)
-        if arguments.get("record_run_id"):  # built in place: not recorded yet
-            forget_published_run(SparkSqlConnection(spark))
-        result = run_gate(
-            manifest=Path(arguments["manifest"]) if arguments["manifest"] else None,
-            runtime_dir=Path(arguments["runtime_dir"]),
-            policy=Path(arguments["policy"]) if arguments["policy"] else None,
-            checkpoints=arguments["checkpoints"], build_docs=arguments["build_docs"],
-            engine="spark", spark=spark)
-        if result.passed and arguments.get("record_run_id"):
-            record_run(SparkSqlConnection(spark), arguments["record_run_id"],
-                       dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        result = gate_in_session(spark, arguments)
     finally:
         spark.stop()
     Path(argv[1]).write_text(json.dumps(result_to_json(result)))
