@@ -103,20 +103,27 @@ GENERATED_AS_OF = "2025-06-30"
 GENERATED_CUSTOMERS = 300  # enough for the gate's distribution checks (min_customers = 100)
 
 
+def publish_shop(root: Path) -> Any:
+    """build_and_publish of root/raw into root/warehouse.duckdb as of GENERATED_AS_OF (dbt's
+    target root/target, GX's root/gx), the erasure log beside the warehouse."""
+    from crm_tags.quality.publish import build_and_publish
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("CRM_ERASURE_LOG", raising=False)
+        return build_and_publish(root / "raw", root / "warehouse.duckdb", GENERATED_AS_OF,
+                                 target_path=root / "target", runtime_dir=root / "gx")
+
+
 def generated_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     """The generator's clean landing zone of 300 customers (its default seed), built, gated and
     published as of 2025-06-30, once per run (shared_build). Returns (root, the PublishResult):
     root/raw, root/warehouse.duckdb and its BI file, root/target (dbt's manifest), root/gx."""
     from crm_tags.generate import generate_landing_zone
-    from crm_tags.quality.publish import build_and_publish
 
     def make(root: Path) -> Any:
         generate_landing_zone(root / "raw", GENERATED_CUSTOMERS,
                               as_of=dt.date.fromisoformat(GENERATED_AS_OF))
-        with pytest.MonkeyPatch.context() as patch:
-            patch.delenv("CRM_ERASURE_LOG", raising=False)  # the log beside the warehouse
-            result = build_and_publish(root / "raw", root / "warehouse.duckdb", GENERATED_AS_OF,
-                                       target_path=root / "target", runtime_dir=root / "gx")
+        result = publish_shop(root)
         assert result.published, result.report()
         return result
 
@@ -128,14 +135,10 @@ def b2c_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     2025-06-30, once per run (shared_build; test_quality_gate.py's consumer shop, the Data Docs
     in test_browser.py). Returns (root, the PublishResult): root/raw, root/warehouse.duckdb,
     root/target (dbt's manifest), root/gx."""
-    from crm_tags.quality.publish import build_and_publish
 
     def make(root: Path) -> Any:
         write_b2c_shop(LandingZone(root / "raw"), GENERATED_AS_OF, provinces=True)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.delenv("CRM_ERASURE_LOG", raising=False)  # the log beside the warehouse
-            return build_and_publish(root / "raw", root / "warehouse.duckdb", GENERATED_AS_OF,
-                                     target_path=root / "target", runtime_dir=root / "gx")
+        return publish_shop(root)
 
     return shared_build(tmp_path_factory, "b2c_shop", make)
 

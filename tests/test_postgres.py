@@ -173,15 +173,20 @@ def assert_same_rows(warehouse: Path, other_rows, relations=COMPARED) -> None:
         assert_equal_rows(relation, duckdb_rows(warehouse, relation), other_rows(relation))
 
 
-def gated_build_on_postgres(raw: Path, as_of: str, tmp: Path, full_refresh: bool = False):
-    """`crm-tags build` on postgres: build, the gate in PostgreSQL, publish the bi schema."""
+def build_and_publish_on_postgres(raw: Path, as_of: str, tmp: Path, **options):
+    """`crm-tags build` on postgres (build, the gate in PostgreSQL, publish), its result."""
     from crm_tags.pg_publish import build_and_publish_postgres
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CRM_TARGET", "postgres")
-        result = build_and_publish_postgres(raw, tmp / "warehouse.duckdb", as_of,
-                                            target_path=tmp / "pg_target", runtime_dir=tmp / "gx",
-                                            full_refresh=full_refresh)
+        return build_and_publish_postgres(raw, tmp / "warehouse.duckdb", as_of,
+                                          target_path=tmp / "pg_target", runtime_dir=tmp / "gx",
+                                          **options)
+
+
+def gated_build_on_postgres(raw: Path, as_of: str, tmp: Path, full_refresh: bool = False):
+    """build_and_publish_on_postgres, which must publish."""
+    result = build_and_publish_on_postgres(raw, as_of, tmp, full_refresh=full_refresh)
     assert result.published, result.report()
     return result
 
@@ -586,7 +591,6 @@ def rejected_build_on_postgres(raw: Path, as_of: str, tmp: Path, env: dict) -> d
     creates there by default privileges): the candidate schemas carry those grants."""
     import yaml
 
-    from crm_tags.pg_publish import build_and_publish_postgres
     from crm_tags.quality.gate import POLICY
 
     with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
@@ -598,11 +602,7 @@ def rejected_build_on_postgres(raw: Path, as_of: str, tmp: Path, env: dict) -> d
     strict = tmp / "strict-gate.yml"
     strict.write_text(yaml.safe_dump(policy))
     before = _published_state(env)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CRM_TARGET", "postgres")
-        result = build_and_publish_postgres(raw, tmp / "warehouse.duckdb", as_of,
-                                            target_path=tmp / "pg_target", runtime_dir=tmp / "gx",
-                                            policy=strict)
+    result = build_and_publish_on_postgres(raw, as_of, tmp, policy=strict)
     with psycopg2.connect(**_kwargs(env)) as conn, conn.cursor() as cur:
         cur.execute("select to_regclass('audit__rejected.reconciliation')")
         rejected_as_of = None

@@ -183,7 +183,8 @@ def _write_audit_publish(connection, label, key, started, raw_dir, warehouse, as
             build(raw_dir, warehouse, gate.run_date or as_of, select=" ".join(RECOUNTED),
                   target_path=target_path, quiet=True, unit_tests=False)
         with connection, connection.cursor() as cur:
-            summary = write_bi_schema(cur, key, customers, candidate_names(cur))
+            # the recount rebuilt tables under the same names: the gate's names still hold
+            summary = write_bi_schema(cur, key, customers, names)
         with connection, connection.cursor() as cur:  # one transaction: old or new, never a mix
             swapped = swap(cur)
     except DbtError as error:
@@ -285,13 +286,11 @@ def _copy_privileges(cur, source: str, target: str) -> None:
                               f"grant {{privilege}} on {_OBJECT_KINDS[kind]} to {{grantee}}")
 
 
-def carry(cur, schemas: list[str], rebuilt: set[tuple[str, str]]) -> list[str]:
+def carry(cur, schemas: list[str], rebuilt: set[tuple[str, str]]) -> None:
     """Create each build schema's candidate, carrying what the published schema holds that the
     build does not write from scratch: every table but `rebuilt` (the incremental models, the
     histories kept over time, the host-run models' results, the gate's distribution history),
-    with its privileges; and the schema's privileges. Views are rebuilt by dbt. Returns the
-    tables carried (schema.table)."""
-    carried = []
+    with its privileges; and the schema's privileges. Views are rebuilt by dbt."""
     for schema in schemas:
         candidate = schema + CANDIDATE
         cur.execute(f'create schema "{candidate}"')
@@ -311,8 +310,6 @@ def carry(cur, schemas: list[str], rebuilt: set[tuple[str, str]]) -> list[str]:
             _grant_all(cur, "select (aclexplode(c.relacl)).* from pg_class as c join pg_namespace "
                             "as n on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s",
                        [schema, table], f"grant {{privilege}} on {target} to {{grantee}}")
-            carried.append(f"{schema}.{table}")
-    return carried
 
 
 def candidate_names(cur) -> SchemaNames:
