@@ -55,10 +55,12 @@ def spark_session(project_dir: Path = PROJECT_DIR):
 
 
 class SparkConnection:
-    """The connection python_on_host's read_relation/write_table use on Spark."""
+    """The connection python_on_host's read_relation/write_table use on Spark. close() stops
+    the session unless keep_session (a caller that goes on using it in the same process)."""
 
-    def __init__(self, spark):
+    def __init__(self, spark, keep_session: bool = False):
         self.spark = spark
+        self.keep_session = keep_session
 
     def read_relation(self, schema: str, name: str) -> pa.Table:
         frame = self.spark.table(f"`{schema}`.`{name}`")
@@ -93,7 +95,8 @@ class SparkConnection:
         frame.write.mode("overwrite").format("parquet").saveAsTable(relation)
 
     def close(self) -> None:
-        self.spark.stop()
+        if not self.keep_session:
+            self.spark.stop()
 
 
 def _spark_schema(schema: pa.Schema):
@@ -106,7 +109,7 @@ BUILD_FAILED = 3  # the exit status of a --build that failed with a DbtError
 
 
 def build_in_subprocess(request: dict, env: dict[str, str], quiet: bool) -> str:
-    """The build `request` (see _build) in one process of the spark environment; returns dbt's
+    """The build `request` (see build_in_this_process) in one process of the spark environment; returns dbt's
     output, raises DbtError with the reasons of a failed dbt run (a delivery error, a failing
     test) or the end of the process's error output."""
     import tempfile
@@ -128,10 +131,12 @@ def build_in_subprocess(request: dict, env: dict[str, str], quiet: bool) -> str:
     raise DbtError(f"the spark build failed (status {result.returncode}):\n{result.stderr[-4000:]}")
 
 
-def _build(request: dict) -> str:
+def build_in_this_process(request: dict, keep_session: bool = False) -> str:
     """The spark build, here: {"select": a dbt selection or null, "flags": the build's own
     flags, "project_dir": another copy of the project or null, "target_dir": dbt's target
-    folder}. dbt runs in this process; a failed dbt command raises DbtError."""
+    folder}, with dbt's environment (crm_tags.build.dbt_env) in os.environ. dbt runs in this
+    process; a failed dbt command raises DbtError. The Spark session is stopped at the end
+    unless keep_session (a caller that goes on reading the build in this process)."""
     from dbt.cli.main import dbtRunner
 
     from crm_tags.build import DbtError, dbt_failure_reasons
@@ -169,8 +174,9 @@ def _build(request: dict) -> str:
         return dbt(["build", "--select", request["select"], *request["flags"]])
     # the host-run models use dbt's own Spark session (the same process: getOrCreate); their
     # connection stops it when the waves are done
-    return build_in_waves(dbt, lambda: SparkConnection(spark_session(Path(request.get("project_dir") or PROJECT_DIR))),
-                          lambda: Path(request["target_dir"]) / "manifest.json", request["flags"])
+    return build_in_waves(
+        dbt, lambda: SparkConnection(spark_session(Path(request.get("project_dir") or PROJECT_DIR)), keep_session),
+        lambda: Path(request["target_dir"]) / "manifest.json", request["flags"])
 
 
 def export(relations: list[str], folder: Path, spark=None) -> None:
@@ -200,7 +206,7 @@ def main(argv: list[str]) -> int:
 
         request = json.loads(argv[1])
         try:
-            _build(request)
+            build_in_this_process(request)
         except DbtError as error:
             Path(request["failure_file"]).write_text(str(error))
             return BUILD_FAILED
