@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import LandingZone, query, ts
+from conftest import LandingZone, import_code_location, query, ts
 
 from crm_tags import PROJECT_DIR
 
@@ -33,16 +33,9 @@ BI_MARTS = {"customer_tags", "customer_profile", "contact_tags", "tag_catalog", 
 @pytest.fixture(scope="session")
 def orch(tmp_path_factory) -> SimpleNamespace:
     """The code location's modules, imported with their dbt target dir outside target/."""
-    target = os.environ.get("CRM_DAGSTER_DBT_TARGET") or str(tmp_path_factory.mktemp("dbt_target"))
-    saved = os.environ.get("CRM_DAGSTER_DBT_TARGET")
-    os.environ["CRM_DAGSTER_DBT_TARGET"] = target  # read once, at import
-    if str(PROJECT_DIR) not in sys.path:
-        sys.path.insert(0, str(PROJECT_DIR))
-    try:
-        from orchestration import assets, definitions, project, resources, warehouse_state
-    finally:
-        if saved is None:
-            os.environ.pop("CRM_DAGSTER_DBT_TARGET", None)
+    import_code_location(tmp_path_factory)
+    from orchestration import assets, definitions, project, resources, warehouse_state
+
     return SimpleNamespace(
         defs=definitions.defs,
         build_definitions=definitions.build_definitions,
@@ -1044,3 +1037,4 @@ def test_a_warehouse_built_outside_dagster_is_recorded_and_stale_tags_turn_red(
     second = check_evaluations(tick(first.cursor))
     assert second["tag_customer_grade"].passed is True  # built 2025-06-29, weekly
     assert second["tag_customer_grade"].metadata["age_days"].value == 3
+
