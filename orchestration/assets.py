@@ -42,7 +42,7 @@ from dagster_dbt import (
 from dagster_dbt.asset_utils import DAGSTER_DBT_PROJECT_METADATA_KEY
 
 from crm_tags.catalog import Cadences, DbtGraph, read_catalog
-from orchestration import project
+from orchestration import engine_runs, project
 from orchestration.descriptions import (
     dbt_node_description,
     dbt_test_description,
@@ -51,7 +51,7 @@ from orchestration.descriptions import (
     tag_description,
 )
 from orchestration.freshness import freshness_policy
-from orchestration.quality_checks import record_published_run
+from orchestration.quality_checks import QualityGate, record_published_run
 from orchestration.resources import WAREHOUSE_POOL, Warehouse, run_dates
 from orchestration.tag_health import HEALTH_MODEL, health_metadata
 from orchestration.tag_profile import population_relations, quoted_relation, tag_profile
@@ -190,6 +190,9 @@ def asset_key_of(name: str) -> AssetKey:
     return translator.get_asset_key(GRAPH.nodes[name])
 
 
+NODE_OF_KEY = {asset_key_of(name): name for name in GRAPH.nodes}
+
+
 @dbt_assets(
     manifest=MANIFEST,
     project=project.dbt_project,
@@ -201,13 +204,19 @@ def asset_key_of(name: str) -> AssetKey:
     name="crm_dbt",
 )
 def crm_dbt(
-    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse, gate: QualityGate
 ) -> Iterator[Any]:
-    """`dbt build` of the selected models, seeds, snapshots and tests as of the partition date."""
+    """`dbt build` of the selected models, seeds, snapshots and tests as of the partition date;
+    on PostgreSQL and Spark `crm-tags build`'s write-audit-publish (orchestration.engine_runs)."""
+    if engine_runs.on_engine():
+        yield from engine_runs.build_on_engine(
+            context, Path(warehouse.raw_dir), warehouse.published,
+            Path(gate.runtime_dir) if gate.runtime_dir else None, NODE_OF_KEY)
+        return
     as_of = context.partition_key
     context.log.info(f"candidate warehouse {warehouse.candidate}: {warehouse.prepare_candidate()}")
     _fail_on_missing_inputs(context, warehouse)
-    target = project.DBT_TARGET_DIR / "runs" / f"{context.run.run_id[:8]}-{as_of}"
+    target = engine_runs.run_target_dir(context.run.run_id, as_of)
     # the run date as CRM_AS_OF_DATE, not --vars: dbt then partially parses from the code
     # location's parse, which dagster-dbt copies into the run's target (macros/run_date.sql)
     with project.patched_environ({**warehouse.dbt_env(), "CRM_AS_OF_DATE": as_of}):
@@ -379,6 +388,12 @@ PUBLISHED_KEY = AssetKey(["publish", "warehouse"])
 )
 def candidate_warehouse(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     refreshed = _refreshed_tags(context)
+    if engine_runs.on_engine():  # built and gated by crm_dbt (crm-tags build's path)
+        record = engine_runs.stored_result(context.run.run_id, context.partition_key)
+        return MaterializeResult(metadata={
+            **engine_runs.candidate_metadata(record, context.partition_key),
+            "refreshed_tags": refreshed,
+        })
     return MaterializeResult(
         metadata={
             "as_of_date": context.partition_key,
@@ -407,10 +422,20 @@ def candidate_warehouse(context: AssetExecutionContext, warehouse: Warehouse) ->
 )
 def published_warehouse(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     refreshed = set(_refreshed_tags(context))
-    # the gate's swing check compares the next run with this distribution
-    now = dt.datetime.now(dt.UTC)
-    record_published_run(warehouse.candidate, f"{context.partition_key}_{now:%Y%m%dT%H%M%S%f}")
-    path = warehouse.publish()
+    if engine_runs.on_engine():  # crm_dbt recorded the run and published (or refused)
+        record = engine_runs.stored_result(context.run.run_id, context.partition_key)
+        published: dict[str, Any] = engine_runs.published_metadata(record)
+    else:
+        # the gate's swing check compares the next run with this distribution
+        now = dt.datetime.now(dt.UTC)
+        record_published_run(
+            warehouse.candidate, f"{context.partition_key}_{now:%Y%m%dT%H%M%S%f}"
+        )
+        path = warehouse.publish()
+        published = {
+            "path": MetadataValue.path(str(path)),
+            "size_mb": round(path.stat().st_size / 1e6, 1),
+        }
     rows = []
     for name in sorted(GRAPH.tag_models):
         tag = CADENCES.tag_of_model(name)
@@ -426,8 +451,7 @@ def published_warehouse(context: AssetExecutionContext, warehouse: Warehouse) ->
     return MaterializeResult(
         metadata={
             "as_of_date": context.partition_key,
-            "path": MetadataValue.path(str(path)),
-            "size_mb": round(path.stat().st_size / 1e6, 1),
+            **published,
             "refreshed_tags": sorted(refreshed),
             "tags": MetadataValue.md(table + "\n".join(rows)),
         }

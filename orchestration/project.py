@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,8 +42,19 @@ DBT_TARGET_DIR = Path(
     os.environ.get("CRM_DAGSTER_DBT_TARGET", PROJECT_DIR / "target" / "dagster")
 ).resolve()
 
-# The dbt that belongs to this interpreter: a venv's bin/ is often not on PATH (cron, IDEs).
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+def _dbt_executable() -> str:
+    """The dbt that belongs to this interpreter (a venv's bin/ is often not on PATH: cron,
+    IDEs); on the spark target the spark environment's, which has dbt-spark (it parses the
+    project; runs build through crm_tags.build like `crm-tags build`)."""
+    if os.environ.get("CRM_TARGET") == "spark":
+        from crm_tags.build import spark_python
+
+        return str(spark_python().with_name("dbt"))
+    return str(Path(sys.executable).with_name("dbt"))
+
+
+DBT_EXECUTABLE = _dbt_executable()
 
 # dagster-dbt seeds each invocation with partial_parse.msgpack from $DBT_TARGET_PATH: ours, not
 # the default target/ that plain `dbt` commands use.
@@ -72,9 +84,21 @@ def _newest_input_mtime() -> float:
     return newest
 
 
+def _parsed_for(manifest: Path) -> str | None:
+    """The adapter a manifest was parsed for (its metadata, at the top of the file)."""
+    with manifest.open(encoding="utf-8") as file:
+        head = file.read(4096)
+    found = re.search(r'"adapter_type":\s*"(\w+)"', head)
+    return found.group(1) if found else None
+
+
 def manifest_is_stale() -> bool:
+    """Missing, older than the project, or parsed for another target's adapter ($CRM_TARGET
+    changed: Spark's manifest lacks what is disabled there, dbt_project.yml)."""
     manifest = dbt_project.manifest_path
-    return not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime()
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_input_mtime():
+        return True
+    return _parsed_for(manifest) not in (None, os.environ.get("CRM_TARGET") or "duckdb")
 
 
 def prepare_manifest(force: bool = False) -> Path:
@@ -92,6 +116,14 @@ def prepare_manifest(force: bool = False) -> Path:
             "CRM_WAREHOUSE_PATH": str(CANDIDATE_WAREHOUSE_PATH),
             **DBT_ENV,
         }
+        if os.environ.get("CRM_TARGET") == "spark":
+            # dagster-dbt loads the adapter in this process, and dbt-spark lives in the spark
+            # environment only: its dbt parses, as for `crm-tags build` (crm_tags.build.run_dbt)
+            from crm_tags.build import run_dbt
+
+            run_dbt(["parse", "--quiet"], RAW_DIR, CANDIDATE_WAREHOUSE_PATH,
+                    target_path=DBT_TARGET_DIR, quiet=True)
+            return dbt_project.manifest_path
         with patched_environ(dbt_env):
             dbt_cli_resource().cli(["parse", "--quiet"], target_path=DBT_TARGET_DIR).wait()
     return dbt_project.manifest_path

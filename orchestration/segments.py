@@ -33,17 +33,20 @@ from dagster import (
     MetadataValue,
     RunRequest,
     SensorEvaluationContext,
+    SkipReason,
     asset_sensor,
     define_asset_job,
     multi_asset,
 )
 
+from crm_tags.build import current_target
 from crm_tags.catalog import TAG_MODEL_PREFIX
 from crm_tags.segments.check import check_segments
 from crm_tags.segments.definitions import Segment, SegmentFile
 from crm_tags.segments.vocabulary import PROFILE_METRICS
 from orchestration import project
 from orchestration.assets import GRAPH, PUBLISHED_KEY, asset_key_of
+from orchestration.engine_runs import on_engine
 from orchestration.resources import Warehouse, run_dates
 
 GROUP = "segments"
@@ -140,7 +143,10 @@ def build_segment_definitions(file: SegmentFile) -> Definitions:
     @asset_sensor(asset_key=PUBLISHED_KEY, job=job, name="segments_after_publish",
                   default_status=DefaultSensorStatus.RUNNING)
     def segments_after_publish(context: SensorEvaluationContext,
-                               asset_event: EventLogEntry) -> RunRequest | None:
+                               asset_event: EventLogEntry) -> RunRequest | SkipReason | None:
+        if on_engine():  # the segments are read from the published DuckDB file
+            return SkipReason("the segment assets read the published DuckDB file: not on the "
+                              f"{current_target()} target (marts.segment_catalog holds them)")
         event = asset_event.dagster_event
         if event is None or event.partition is None:
             return None

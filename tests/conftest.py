@@ -176,6 +176,30 @@ def docs_site(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return DocsSite(site / "index.html", site / "manifest.json", site / "catalog.json")
 
 
+def import_code_location(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The Dagster code location's modules (orchestration/), imported once per process with
+    their dbt target dir outside target/ and the project parsed for the duckdb target (the asset
+    keys are the same on every target; a run's engine is $CRM_TARGET when it runs):
+    tests/test_orchestration.py and the Dagster run on PostgreSQL in tests/test_postgres.py."""
+    import sys
+
+    target = os.environ.get("CRM_DAGSTER_DBT_TARGET") or str(tmp_path_factory.mktemp("dbt_target"))
+    saved = {name: os.environ.get(name) for name in ("CRM_DAGSTER_DBT_TARGET", "CRM_TARGET")}
+    os.environ["CRM_DAGSTER_DBT_TARGET"] = target  # read once, at import
+    os.environ["CRM_TARGET"] = "duckdb"
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    try:
+        from orchestration import definitions
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return definitions
+
+
 def query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.sql(sql).fetchall()

@@ -14,13 +14,14 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
+from graphlib import TopologicalSorter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
-from conftest import LandingZone, query, ts
+from conftest import LandingZone, import_code_location, query, ts
 
 from crm_tags import PROJECT_DIR
 
@@ -33,16 +34,9 @@ BI_MARTS = {"customer_tags", "customer_profile", "contact_tags", "tag_catalog", 
 @pytest.fixture(scope="session")
 def orch(tmp_path_factory) -> SimpleNamespace:
     """The code location's modules, imported with their dbt target dir outside target/."""
-    target = os.environ.get("CRM_DAGSTER_DBT_TARGET") or str(tmp_path_factory.mktemp("dbt_target"))
-    saved = os.environ.get("CRM_DAGSTER_DBT_TARGET")
-    os.environ["CRM_DAGSTER_DBT_TARGET"] = target  # read once, at import
-    if str(PROJECT_DIR) not in sys.path:
-        sys.path.insert(0, str(PROJECT_DIR))
-    try:
-        from orchestration import assets, definitions, project, resources, warehouse_state
-    finally:
-        if saved is None:
-            os.environ.pop("CRM_DAGSTER_DBT_TARGET", None)
+    import_code_location(tmp_path_factory)
+    from orchestration import assets, definitions, project, resources, warehouse_state
+
     return SimpleNamespace(
         defs=definitions.defs,
         build_definitions=definitions.build_definitions,
@@ -1047,3 +1041,73 @@ def test_a_warehouse_built_outside_dagster_is_recorded_and_stale_tags_turn_red(
     second = check_evaluations(tick(first.cursor))
     assert second["tag_customer_grade"].passed is True  # built 2025-06-29, weekly
     assert second["tag_customer_grade"].metadata["age_days"].value == 3
+
+
+def test_on_the_spark_target_a_run_is_crm_tags_builds_write_audit_publish(
+    orch, tmp_path, monkeypatch
+):
+    """CRM_TARGET=spark when a run runs: crm_dbt hands the run's date and its job's dbt selection
+    to build_and_publish (crm-tags build's path: Spark's environment, the waves, the gate in
+    Spark SQL), reports the selected models and dbt tests it ran from their run results, the
+    gate's checkpoints from its result, and publish/warehouse says Spark publishes nothing.
+    build_and_publish is replaced here (no JVM): tests/test_spark.py runs the real one."""
+    from crm_tags.python_on_host import RUN_RESULTS
+    from crm_tags.quality import publish
+    from crm_tags.quality.gate import GateResult, SuiteSummary
+    from orchestration.engine_runs import RESULT_FILE
+    from orchestration.quality_checks import gate_checkpoints
+    from orchestration.resources import Warehouse
+
+    manifest = json.loads(orch.project.dbt_project.manifest_path.read_text())
+    graph, calls, failing = orch.assets.GRAPH, [], []  # dbt's run results: in graph order
+
+    def build_and_publish(raw_dir, warehouse, as_of, *, target_path, select, **options):
+        calls.append((as_of, select, os.environ["CRM_TARGET"]))
+        models = set(select.split())
+        test = next(n for n in manifest["nodes"].values() if n["resource_type"] == "test"
+                    and n.get("attached_node") in {f"model.crm_tags.{m}" for m in models})
+        failing.append((test["attached_node"].split(".")[-1], test["name"]))
+        results = [{"unique_id": f"model.crm_tags.{name}", "status": "success",
+                    "execution_time": 1.0, "adapter_response": {}}
+                   for name in TopologicalSorter({m: graph.parents.get(m, set()) & models
+                                                  for m in models}).static_order()]
+        results.append({"unique_id": test["unique_id"], "status": "warn", "failures": 2,
+                        "message": "Got 2 results, configured to warn if != 0"})
+        (target_path / RUN_RESULTS).mkdir(parents=True)
+        (target_path / RUN_RESULTS / "000.json").write_text(json.dumps({"results": results}))
+        gate = GateResult(True, Path("spark_warehouse"), dt.date.fromisoformat(as_of), 14, suites=[
+            SuiteSummary(checkpoint, "marts.customer_tags", 3, 0, 0)
+            for checkpoint in gate_checkpoints()])
+        return publish.PublishResult(True, Path("spark_warehouse"), None, gate, in_place=True,
+                                     run_id=f"{as_of}_run")
+
+    monkeypatch.setattr(publish, "build_and_publish", build_and_publish)
+    defs = orch.build_definitions(
+        warehouse=Warehouse(raw_dir=str(tmp_path / "raw"),
+                            published_path=str(tmp_path / "published.duckdb"),
+                            candidate_path=str(tmp_path / "candidate.duckdb")),
+        gate=stub_gates(orch)[1])  # the DuckDB gate, failing: not the one that runs here
+    monkeypatch.setenv("CRM_TARGET", "spark")
+    result = defs.resolve_job_def("daily_tags").execute_in_process(
+        partition_key=AS_OF, raise_on_error=False)
+    [(as_of, select, target)] = calls
+    assert (as_of, target) == (AS_OF, "spark") and "tag_recency" in select.split()
+    assert set(select.split()) == {n for k, n in orch.assets.NODE_OF_KEY.items()
+                                   if tuple(k.path) in job_keys(orch, "daily_tags")}
+    assert "tag_customer_grade" not in select.split()  # weekly: not this job's
+    built = {tuple(e.asset_key.path): e for e in result.get_asset_materialization_events()}
+    assert ("tags", "tag_recency") in built and ("publish", "warehouse") in built
+    checks = {(c.asset_key.path[-1], c.check_name): c
+              for c in result.get_asset_check_evaluations()
+              if c.check_name != "fresh_for_cadence"}  # against today, not AS_OF
+    # the dbt test that warned in the run results, on its model (a WARN: publishing goes on)
+    assert [key for key, c in checks.items() if not c.passed] == failing
+    assert checks[failing[0]].severity.value == "WARN"
+    assert checks[failing[0]].metadata["failures"].value == 2
+    gx = [c for (asset, _), c in checks.items() if asset == "candidate"]
+    assert gx and all(c.passed for c in gx)  # the stored result's, not the failing stub's
+    published = built[("publish", "warehouse")].event_specific_data.materialization.metadata
+    assert published["target"].value == "spark"
+    assert published["published"].value.startswith("no: Spark has no BI publish")
+    stored = orch.assets.engine_runs.run_target_dir(result.run_id, AS_OF) / RESULT_FILE
+    assert json.loads(stored.read_text())["in_place"] is True

@@ -6,9 +6,10 @@ edge cases of tests/test_warehouse.py and a generated dirty zone (150 customers;
 keys) in one zone, then two daily deliveries with the edge cases of tests/test_incremental.py.
 On PostgreSQL: a gated first build (crm-tags load, dbt in waves around the Python models into
 candidate schemas, the gate in PostgreSQL, the schemas swapped in with the bi schema), a daily
-incremental build, a gated daily build the gate refuses (a steward's bound it cannot meet:
-every published schema stays as it was) and the same build gated and published after an
-erasure request; on DuckDB the same run dates, the later ones
+incremental build run by Dagster (its full_build job, the same write-audit-publish), a gated
+daily build the gate refuses (a steward's bound it cannot meet: every published schema stays
+as it was) and the same build gated and published after an erasure request; on DuckDB the
+same run dates, the later ones
 rebuilt from scratch (--full-refresh), the last one gated and published with the same erasure
 log. After each run date marts.customer_tags, marts.customer_profile and audit.reconciliation,
 the histories, segments and tag health are equal row for row (floats to 1e-6). The loader
@@ -28,13 +29,14 @@ import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import duckdb
 import pytest
-from conftest import LandingZone
+from conftest import LandingZone, import_code_location
 from test_warehouse import AS_OF, write_scenario
 
-from crm_tags.build import build
 from crm_tags.contract import write_delivery
 from crm_tags.load import DeliveryError, load, pg_connect_kwargs
 from crm_tags.pg_server import throwaway_cluster
@@ -146,14 +148,21 @@ def postgres_rows(env: dict, relation: str) -> tuple[list[str], list[tuple]]:
         return [d.name for d in cur.description], _rows(cur.fetchall())
 
 
-def build_on_postgres(raw: Path, as_of: str, tmp: Path, monkeypatch) -> None:
-    """An ungated build on postgres (dbt unit tests left out: they test the SQL, not the data,
-    and run once in tests/test_warehouse.py)."""
-    monkeypatch.setenv("CRM_TARGET", "postgres")
-    # a target dir of its own: the gated builds' schemas are candidates (another parse)
-    build(raw, tmp / "unused.duckdb", as_of, target_path=tmp / "pg_target_in_place", quiet=True,
-          unit_tests=False)
-    monkeypatch.setenv("CRM_TARGET", "duckdb")
+def dagster_build_on_postgres(raw: Path, as_of: str, tmp: Path, code_location) -> Any:
+    """Dagster's `full_build` job for the run date `as_of`, in process, with CRM_TARGET=postgres:
+    crm-tags build's write-audit-publish on the shop's database (orchestration.engine_runs);
+    its ExecuteInProcessResult."""
+    from orchestration.quality_checks import QualityGate
+    from orchestration.resources import Warehouse
+
+    defs = code_location.build_definitions(
+        warehouse=Warehouse(raw_dir=str(raw), published_path=str(tmp / "warehouse.duckdb"),
+                            candidate_path=str(tmp / "unused.candidate.duckdb")),
+        gate=QualityGate(runtime_dir=str(tmp / "gx")))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CRM_TARGET", "postgres")
+        return defs.resolve_job_def("full_build").execute_in_process(
+            partition_key=as_of, raise_on_error=False)
 
 
 def assert_equal_rows(relation: str, duckdb_side: tuple, other_side: tuple) -> None:
@@ -224,6 +233,7 @@ class Shop:
     forgotten: set = field(default_factory=set)
     held_before: dict = field(default_factory=dict)
     rejected: dict = field(default_factory=dict)  # rejected_build_on_postgres, before day 2's
+    dagster: Any = None  # day 1's Dagster run (dagster_build_on_postgres)
 
 
 def _snapshot(warehouse: Path, env: dict) -> dict:
@@ -279,8 +289,9 @@ def shop(server, tmp_path_factory) -> Shop:
       PostgreSQL builds, gates and publishes it (`crm-tags build`);
     - day 1: a generated daily delivery plus the day-1 edge cases of tests/test_incremental.py
       (an order whose account arrives later, events dated after the run date, a re-delivered
-      line); an incremental build on PostgreSQL, a --full-refresh rebuild on DuckDB (a rebuild
-      from scratch of everything but the histories, which --full-refresh keeps);
+      line); on PostgreSQL Dagster's full_build job for that partition (crm-tags build's
+      incremental write-audit-publish, gated and published), a --full-refresh rebuild on DuckDB
+      (a rebuild from scratch of everything but the histories, which --full-refresh keeps);
     - day 2: the next delivery and edge cases (the late account and campaign arrive, a stale
       re-delivery, an order moved to another account and day), and customer a1 forgotten
       (`crm-tags forget`): an incremental build gated and published on PostgreSQL, a
@@ -315,9 +326,10 @@ def shop(server, tmp_path_factory) -> Shop:
         write_daily_delivery(raw, day)
         day += dt.timedelta(days=1)
         _edge_cases(raw, day, 1, landing)
+        code_location = import_code_location(tmp_path_factory)
         with meanwhile_on_duckdb("build", **on_duckdb, warehouse=reference, as_of=str(day),
                                  full_refresh=True, unit_tests=False):
-            build_on_postgres(raw, str(day), tmp, patch)
+            shop.dagster = dagster_build_on_postgres(raw, str(day), tmp, code_location)
         shop.snapshots[day] = _snapshot(reference, shop.env)
 
         write_daily_delivery(raw, day)
@@ -430,8 +442,40 @@ def test_daily_incremental_builds_on_postgres_equal_duckdb_full_rebuilds(shop):
     assert "late_a1" in {row[columns.index("customer_id")] for row in profile}  # arrived on day 2
     gate = shop.published[later[-1]].gate
     assert gate.passed
-    # compared with the first day's published run, not taken for it (built in place)
+    # compared with day 1's published run (Dagster's), not taken for it
     assert "tag_marts.distribution_swing" in {s.suite for s in gate.suites}
+
+
+def test_dagster_runs_the_postgres_write_audit_publish_and_reports_each_asset_and_check(shop):
+    """Day 1 was Dagster's full_build job with CRM_TARGET=postgres: crm-tags build's path (load,
+    waves, candidate schemas, the gate in PostgreSQL, the swap), whose tables the test above
+    compares with DuckDB's; the run reports each model's materialisation and each dbt test's
+    check from dbt's run results, the gate's checkpoints from its result, and publishes."""
+    result, day1 = shop.dagster, sorted(shop.snapshots)[1]
+    assert result.success, result.get_failed_step_keys()
+    built = {tuple(e.asset_key.path): e for e in result.get_asset_materialization_events()}
+    assert {("marts", "customer_tags"), ("tags", "tag_ltv"), ("marts", "ltv_model_fits"),
+            ("publish", "candidate"), ("publish", "warehouse")} <= set(built)
+    assert all(e.partition == day1.isoformat() for e in built.values())
+    profile = built[("marts", "customer_profile")].event_specific_data.materialization.metadata
+    assert profile["target"].value == "postgres" and profile["dbt_status"].value == "success"
+    checks = result.get_asset_check_evaluations()
+    dbt_checks = [c for c in checks if c.asset_key.path[0] != "publish"
+                  and c.check_name != "fresh_for_cadence"]
+    assert len(dbt_checks) > 100 and all(c.passed for c in dbt_checks), [
+        (c.asset_key, c.check_name) for c in dbt_checks if not c.passed]
+    gx = {c.check_name: c for c in checks if c.asset_key.path == ["publish", "candidate"]}
+    assert set(gx) == {"gx_landing_zone", "gx_core", "gx_tag_marts", "gx_authoritative_sources"}
+    assert all(c.passed and c.metadata["suites"].value.count("|") > 10 for c in gx.values())
+    published = built[("publish", "warehouse")].event_specific_data.materialization.metadata
+    assert published["target"].value == "postgres"
+    assert published["warehouse"].value.startswith("postgresql://")
+    assert "Swapped in:" in published["report"].value
+    # its distribution was recorded at publish: the next runs' swing baseline
+    with psycopg2.connect(**_kwargs(shop.env)) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from audit.tag_distribution_history where as_of_date = %s",
+                    [day1])
+        assert cur.fetchone()[0] > 0
 
 
 def test_daily_histories_segments_and_tag_health_equal_duckdb(shop):
@@ -664,3 +708,47 @@ def test_the_swap_keeps_views_bound_to_the_published_schemas_and_the_stewards_gr
         assert cur.fetchone()[0] == len(published)
         cur.execute("select count(*) from marts.customer_profile")
         assert cur.fetchone()[0] > 0
+
+
+def test_a_selection_runs_the_python_models_of_its_selected_stand_ins_first(shop, monkeypatch):
+    """`crm-tags build --select` (and a Dagster job's selection) on an engine without Python
+    models: dbt resolves the selection once (`dbt ls`), wave 0 builds its part not downstream
+    of a stand-in, a selected stand-in's Python model runs on the host before the wave that
+    builds the stand-in and what reads it, and only the selection's nodes are built there; the
+    histories learn which tag models the whole build computes. Planned on the shop's manifest
+    with dbt and the host runs recorded, not run."""
+    from crm_tags import python_on_host
+
+    manifest_path = shop.tmp / "pg_target" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    chosen = {"tag_ltv", "customer_profile", "tag_recency"}
+    uids = [uid for uid, n in manifest["nodes"].items() if n["name"] in chosen
+            or (n["resource_type"] == "test" and set(n["depends_on"]["nodes"]) & {
+                u for u, m in manifest["nodes"].items() if m["name"] in chosen})]
+    calls, ran = [], []
+
+    def dbt(args: list[str]) -> str:
+        calls.append((args, os.environ.get(python_on_host.COMPUTED_TAG_MODELS_ENV)))
+        if args[0] == "ls":
+            return "12:00:00  Running with dbt\n" + "\n".join(
+                json.dumps({"unique_id": uid}) for uid in uids)
+        return ""
+
+    monkeypatch.setattr(python_on_host, "run_model", lambda conn, m, node: ran.append(node["name"]))
+    target = shop.tmp / "selection_plan"
+    target.mkdir()
+    (target / "manifest.json").write_text(manifest_path.read_text())
+    python_on_host.build_in_waves(dbt, lambda: SimpleNamespace(close=lambda: None),
+                                  lambda: target / "manifest.json", ["--full-refresh"],
+                                  select=" ".join(sorted(chosen)))
+    assert ran == ["tag_ltv"]  # the fit (level 0) is not selected: its published result is read
+    (ls, _), (wave0, computed), *waves = calls
+    assert ls[:3] == ["ls", "--select", "customer_profile tag_ltv tag_recency"]
+    assert wave0 == ["build", "--full-refresh", "--select", "customer_profile tag_ltv tag_recency",
+                     "--exclude", f"path:{python_on_host.STAND_INS}+"]
+    assert computed == "customer_profile,tag_ltv,tag_recency"
+    [(wave1, computed1)] = waves
+    built = set(wave1[wave1.index("--select") + 1:wave1.index("--indirect-selection")])
+    assert {"tag_ltv", "customer_profile"} <= built <= {manifest["nodes"][u]["name"] for u in uids}
+    assert "tag_recency" not in built  # wave 0's: no Python model upstream
+    assert computed1 == computed

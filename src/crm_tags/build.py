@@ -224,8 +224,9 @@ def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full
                      unit_tests, project_dir) -> str:
     """A build on an engine that cannot run dbt Python models (PostgreSQL, Spark;
     docs/engines.md): on PostgreSQL `crm-tags load` first (Spark reads the files itself), then
-    dbt in waves around the Python models, which run on this host (crm_tags.python_on_host).
-    Built in place."""
+    dbt in waves around the Python models, which run on this host (crm_tags.python_on_host),
+    for a selection too (its selected Python models run before their stand-ins). Built in
+    place."""
     from crm_tags.python_on_host import build_in_waves, timed_step
 
     flags = (["--full-refresh"] if full_refresh else [])
@@ -248,14 +249,13 @@ def _build_on_server(raw_dir, warehouse, as_of, select, target_path, quiet, full
     def dbt(args: list[str]) -> str:
         return run_dbt(args, raw_dir, warehouse, as_of, target_path, quiet)
 
-    if select:
-        return dbt(["build", "--select", select, *flags])
     import psycopg2
 
     from crm_tags.load import pg_connect_kwargs
 
+    # a selection too: its selected stand-ins' Python models run on the host before them
     return build_in_waves(dbt, lambda: psycopg2.connect(**pg_connect_kwargs()),
-                          lambda: target_dir / "manifest.json", flags)
+                          lambda: target_dir / "manifest.json", flags, select=select)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import resource
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -338,21 +339,54 @@ def _graph_order(parents: dict[str, list[str]]) -> list[str]:
 
 
 def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], Any],
-                   manifest_path: Callable[[], Path], build_args: list[str]) -> str:
+                   manifest_path: Callable[[], Path], build_args: list[str],
+                   select: str | None = None) -> str:
     """dbt build on an engine without Python models (see the module docstring).
 
     run_dbt(args) runs one dbt command; connect() opens an engine connection (Spark: the
     session of the dbt process, crm_tags.spark_host); manifest_path() is the manifest dbt
-    wrote; build_args: the build's own flags (--full-refresh ...)."""
-    # The tag models this build computes (all), for tag_runs and the histories
-    # (macros/history.sql computed_tag_codes): each wave's own selection holds only some of
-    # them. An environment variable read only while a node runs, not --vars: a --vars that an
-    # earlier dbt run did not get makes dbt parse the whole project again.
-    with _environment(COMPUTED_TAG_MODELS_ENV, "*"):
+    wrote; build_args: the build's own flags (--full-refresh ...). select: a dbt selection
+    (`crm-tags build --select`, a Dagster job's assets): resolved once by `dbt ls`, then each
+    wave builds its part of the selection, and a selected stand-in's Python model runs on the
+    host before it (a selection never reads a stand-in over a stale or missing result).
+    Each dbt build's run_results.json is kept in <target>/run_results/ (RUN_RESULTS), in the
+    order they ran: what Dagster reports per asset and check."""
+    results = manifest_path().parent / RUN_RESULTS
+    shutil.rmtree(results, ignore_errors=True)
+    steps = iter(range(1000))
+
+    def build(args: list[str]) -> str:
+        produced = manifest_path().parent / "run_results.json"
+        produced.unlink(missing_ok=True)  # a failed start must not leave the last one's
+        try:
+            return run_dbt(["build", *build_args, *args])
+        finally:
+            if produced.exists():
+                results.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(produced, results / f"{next(steps):03d}.json")
+
+    selected: set[str] | None = None
+    computed = "*"
+    if select:
+        # dbt resolves the selection (any syntax) and writes the manifest that plans the waves
+        listed = run_dbt(["ls", "--select", select, "--output", "json",
+                          "--output-keys", "unique_id"])
+        selected = {json.loads(line)["unique_id"] for line in listed.splitlines()
+                    if line.startswith('{"unique_id"')}
+        manifest = json.loads(manifest_path().read_text())
+        computed = ",".join(sorted(manifest["nodes"][uid]["name"] for uid in selected
+                                   if uid in manifest["nodes"]
+                                   and manifest["nodes"][uid]["resource_type"] == "model"))
+    # The tag models this build computes (all, or the selection's), for tag_runs and the
+    # histories (macros/history.sql computed_tag_codes): each wave's own selection holds only
+    # some of them. An environment variable read only while a node runs, not --vars: a --vars
+    # that an earlier dbt run did not get makes dbt parse the whole project again.
+    with _environment(COMPUTED_TAG_MODELS_ENV, computed or "-"):
         # wave 0 first, everything not downstream of a stand-in (they all live in STAND_INS);
         # the manifest it writes plans the next waves, so no `dbt parse` of its own
         with timed_step("dbt wave 0: everything not downstream of a Python model"):
-            output = run_dbt(["build", *build_args, "--exclude", f"path:{STAND_INS}+"])
+            output = build([*(["--select", select] if select else []),
+                            "--exclude", f"path:{STAND_INS}+"])
         manifest = json.loads(manifest_path().read_text())
         waves = plan_waves(manifest)
         names = {m["name"] for group, _ in waves for m in group}
@@ -363,27 +397,44 @@ def build_in_waves(run_dbt: Callable[[list[str]], str], connect: Callable[[], An
             raise RuntimeError(f"python_on_host: the stand-ins {', '.join(misplaced)} are not in "
                                f"{STAND_INS}/, so the first wave built them before their Python "
                                "models ran: move them there")
+        if selected is not None:
+            waves = _selected_part(waves, manifest, selected)
         conn = connect() if waves else None
         try:
             for group, names in waves:
                 for node in group:
                     with timed_step(f"host-run Python model {node['name']}"):
                         run_model(conn, manifest, node)
+                if not names:
+                    continue
                 # the stand-ins, what reads them (last), the data tests listed; unit tests of
                 # those models (cautious: their only parent is selected)
-                last = ", ".join(node["name"] for node in group)
+                last = ", ".join(node["name"] for node in group) or "the selection"
                 with timed_step(f"dbt wave after {last} ({len(names)} nodes)"):
-                    output += run_dbt(["build", *build_args, "--select", *names,
-                                       "--indirect-selection", "cautious"])
+                    output += build(["--select", *names, "--indirect-selection", "cautious"])
         finally:
             if conn is not None:
                 conn.close()
     return output
 
 
+def _selected_part(waves: list[tuple[list[dict], list[str]]], manifest: dict, selected: set[str]
+                   ) -> list[tuple[list[dict], list[str]]]:
+    """The waves of a selection: the Python models whose stand-in is selected (run on the
+    host: the stand-in reads their result), and the selected nodes of each wave."""
+    names = {node["name"] for uid, node in {**manifest["nodes"],
+                                            **manifest.get("unit_tests", {})}.items()
+             if uid in selected}
+    part = [([m for m in group if m["name"] in names], [n for n in wave if n in names])
+            for group, wave in waves]
+    return [(group, wave) for group, wave in part if group or wave]
+
+
 # Where the SQL stand-ins of the Python models live (every one: wave 0 excludes this folder).
 STAND_INS = "models/engines/python_on_host"
 COMPUTED_TAG_MODELS_ENV = "CRM_COMPUTED_TAG_MODELS"
+# each dbt build of a build in waves keeps its run_results.json here, under the target dir
+RUN_RESULTS = "run_results"
 
 
 @contextlib.contextmanager

@@ -170,13 +170,12 @@ def build_in_this_process(request: dict, keep_session: bool = False) -> str:
             invoke(args)
         return "\n".join(lines) + "\n"
 
-    if request.get("select"):
-        return dbt(["build", "--select", request["select"], *request["flags"]])
     # the host-run models use dbt's own Spark session (the same process: getOrCreate); their
     # connection stops it when the waves are done
     return build_in_waves(
         dbt, lambda: SparkConnection(spark_session(Path(request.get("project_dir") or PROJECT_DIR)), keep_session),
-        lambda: Path(request["target_dir"]) / "manifest.json", request["flags"])
+        lambda: Path(request["target_dir"]) / "manifest.json", request["flags"],
+        select=request.get("select"))
 
 
 def export(relations: list[str], folder: Path, spark=None) -> None:
