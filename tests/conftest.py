@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
 import pickle
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,30 @@ def build_reference(raw_dir: Path, warehouse: Path, as_of: str, target_path: Pat
              *(["--select", select] if select else [])],
             raw_dir, warehouse, as_of, target_path, quiet=True)
     return warehouse
+
+
+@contextlib.contextmanager
+def gated_builds_running(data_tests: str | None) -> Iterator[None]:
+    """Within it, the dbt builds of build_and_publish (and of backfill and `crm-tags validate
+    --build-and-publish`, which run it) build every seed and model but run only the data tests
+    `data_tests` selects (a dbt selection method, e.g. path:models/marts/history), or none.
+    For builds whose data the project's data tests checked elsewhere already (test_warehouse.py
+    runs them all on hand-made data, the shared shops on generated data), or that make data
+    only a few of them are about. A build given its own selection keeps it; the gate, after
+    dbt, is unchanged."""
+    from crm_tags.build import build
+    from crm_tags.quality import publish
+
+    everything = "resource_type:seed resource_type:model" + (
+        f" {data_tests},resource_type:test" if data_tests else "")
+
+    def build_running_those(*args: Any, select: str | None = None, **kwargs: Any) -> str:
+        return build(*args, select=select or everything, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_INDIRECT_SELECTION", "empty")  # no test of a selected model but those
+        patch.setattr(publish, "build", build_running_those)
+        yield
 
 
 def copy_project(project: Path) -> Path:
