@@ -155,6 +155,26 @@ def generated_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]
     return shared_build(tmp_path_factory, "generated_shop", make)
 
 
+DIRTY_SHARE = 0.03
+
+
+def dirty_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """The generator's dirty landing zone (every kind of its dirt, share 0.03) of 300 customers
+    (its default seed), built, gated and published as of 2025-06-30, once per run
+    (shared_build; test_quality_gate.py's dirty data, test_incremental.py's first day).
+    Returns (root, (the PublishResult, the generator's stats)): root/raw,
+    root/warehouse.duckdb, root/target (dbt's manifest), root/gx."""
+    from crm_tags.generate import generate_landing_zone
+
+    def make(root: Path) -> Any:
+        stats = generate_landing_zone(root / "raw", GENERATED_CUSTOMERS,
+                                      as_of=dt.date.fromisoformat(GENERATED_AS_OF),
+                                      dirty=DIRTY_SHARE)
+        return publish_shop(root), stats
+
+    return shared_build(tmp_path_factory, "dirty_shop", make)
+
+
 def b2c_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     """write_b2c_shop's consumer shop with provinces, built, gated and published as of
     2025-06-30, once per run (shared_build; test_quality_gate.py's consumer shop, the Data Docs
