@@ -86,6 +86,9 @@ unit_tests:
 """
 
 
+MARTS = ["customer_tags", "customer_profile", "tag_catalog", "tag_value_labels"]
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     return {
         str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
@@ -117,7 +120,12 @@ def project_with_new_tag(tmp_path_factory) -> dict:
     write_scenario(LandingZone(raw))
     warehouse = root / "warehouse.duckdb"
     target = root / "target"
-    build(raw, warehouse, AS_OF, target_path=target, quiet=True, project_dir=project)
+    # the BI marts the tests read and what they are built from, its unit test with its model
+    # (not the histories, segments, health and LTV card: nothing here reads them)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_INDIRECT_SELECTION", "cautious")  # no test of a model left out
+        build(raw, warehouse, AS_OF, select=" ".join(f"+{mart}" for mart in MARTS),
+              target_path=target, quiet=True, project_dir=project)
     return {"project": project, "touched": touched, "warehouse": warehouse,
             "manifest": target / "manifest.json"}
 
@@ -156,6 +164,11 @@ def test_the_new_tag_is_documented_and_scheduled_from_the_catalog(project_with_n
     assert model["description"] == f"{NEW_TAG['definition']}. Rule: {NEW_TAG['rule']}"
     assert any(n["resource_type"] == "unit_test" and n["name"] == "basket_size_boundary"
                for n in manifest["unit_tests"].values())
+    # ... and the build ran it
+    results = json.loads((manifest_path.parent / "run_results.json").read_text())["results"]
+    assert [r["status"] for r in results
+            if r["unique_id"].startswith("unit_test.") and "basket_size_boundary" in r["unique_id"]
+            ] == ["pass"]
     cadences = Cadences(read_catalog(project / "dbt_project.yml"), DbtGraph(manifest))
     assert "tag_basket_size" in cadences.tag_models("weekly")
     assert "tag_basket_size" not in cadences.models("daily")

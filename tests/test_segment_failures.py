@@ -167,6 +167,10 @@ def test_the_dagster_code_location_refuses_a_bad_file(published, tmp_path):
     _, warehouse = published
     path = tmp_path / "segments.yml"
     path.write_text(CASES["unknown tag"][0], encoding="utf-8")
+    # the published build's manifest, newer than the project: the code location loads it
+    # instead of running `dbt parse` first (orchestration/project.py, prepare_manifest)
+    (tmp_path / "dbt_target").mkdir()
+    shutil.copy(warehouse.parent.parent / "target" / "manifest.json", tmp_path / "dbt_target")
     env = {**os.environ, "CRM_SEGMENTS_FILE": str(path), "CRM_WAREHOUSE_PATH": str(warehouse),
            "CRM_DAGSTER_DBT_TARGET": str(tmp_path / "dbt_target")}
     result = subprocess.run([sys.executable, "-c", "import orchestration.definitions"],
