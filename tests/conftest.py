@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
 import pickle
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,30 @@ def build_reference(raw_dir: Path, warehouse: Path, as_of: str, target_path: Pat
              *(["--select", select] if select else [])],
             raw_dir, warehouse, as_of, target_path, quiet=True)
     return warehouse
+
+
+@contextlib.contextmanager
+def gated_builds_running(data_tests: str | None) -> Iterator[None]:
+    """Within it, the dbt builds of build_and_publish (and of backfill and `crm-tags validate
+    --build-and-publish`, which run it) build every seed and model but run only the data tests
+    `data_tests` selects (a dbt selection method, e.g. path:models/marts/history), or none.
+    For builds whose data the project's data tests checked elsewhere already (test_warehouse.py
+    runs them all on hand-made data, the shared shops on generated data), or that make data
+    only a few of them are about. A build given its own selection keeps it; the gate, after
+    dbt, is unchanged."""
+    from crm_tags.build import build
+    from crm_tags.quality import publish
+
+    everything = "resource_type:seed resource_type:model" + (
+        f" {data_tests},resource_type:test" if data_tests else "")
+
+    def build_running_those(*args: Any, select: str | None = None, **kwargs: Any) -> str:
+        return build(*args, select=select or everything, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_INDIRECT_SELECTION", "empty")  # no test of a selected model but those
+        patch.setattr(publish, "build", build_running_those)
+        yield
 
 
 def copy_project(project: Path) -> Path:
@@ -128,6 +153,26 @@ def generated_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]
         return result
 
     return shared_build(tmp_path_factory, "generated_shop", make)
+
+
+DIRTY_SHARE = 0.03
+
+
+def dirty_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """The generator's dirty landing zone (every kind of its dirt, share 0.03) of 300 customers
+    (its default seed), built, gated and published as of 2025-06-30, once per run
+    (shared_build; test_quality_gate.py's dirty data, test_incremental.py's first day).
+    Returns (root, (the PublishResult, the generator's stats)): root/raw,
+    root/warehouse.duckdb, root/target (dbt's manifest), root/gx."""
+    from crm_tags.generate import generate_landing_zone
+
+    def make(root: Path) -> Any:
+        stats = generate_landing_zone(root / "raw", GENERATED_CUSTOMERS,
+                                      as_of=dt.date.fromisoformat(GENERATED_AS_OF),
+                                      dirty=DIRTY_SHARE)
+        return publish_shop(root), stats
+
+    return shared_build(tmp_path_factory, "dirty_shop", make)
 
 
 def b2c_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 
 import duckdb
 import pytest
-from conftest import LandingZone, build_reference, query, ts, write_b2c_shop
+from conftest import LandingZone, build_reference, gated_builds_running, query, ts, write_b2c_shop
 
 from crm_tags.backfill import BackfillRefused, backfill, backfill_dates, check_dates
 from crm_tags.build import DbtError
@@ -137,7 +137,13 @@ def _state(warehouse: Path) -> SimpleNamespace:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> SimpleNamespace:
-    root = tmp_path_factory.mktemp("history")
+    # the seven gated builds run the history models' data tests (only this file builds several
+    # run dates on one warehouse), not the others (test_warehouse.py, test_quality_gate.py)
+    with gated_builds_running("path:models/marts/history"):
+        return _build_all(tmp_path_factory.mktemp("history"))
+
+
+def _build_all(root: Path) -> SimpleNamespace:
     landing = LandingZone(root / "raw")
     state = SimpleNamespace(root=root, landing=landing)
     deliver_day1(landing)
@@ -173,7 +179,7 @@ def built(tmp_path_factory) -> SimpleNamespace:
     state.ooo_rerun = _state(ooo)
     state.kept_after_rerun = query(ooo, KEPT)
     state.ooo_warehouse = ooo
-    yield state
+    return state
 
 
 # --- done when ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Incremental refreshes over several days give exactly the tables of a full rebuild.
 
-One warehouse is built once and then refreshed day by day (the base models load only the new
-delivery files); after every day a second warehouse is built from scratch on the same landing
+One warehouse (conftest's dirty generated shop, built and published) is refreshed day by day
+(the base models load only the new delivery files); after every day a second warehouse is built from scratch on the same landing
 zone and run date, and every published and audit table must match row for row. Each day brings
 a normal generated delivery plus the cases that break naive incremental logic: a re-delivered
 order line, an order whose account arrives a day late, an order dated after the run date, a
@@ -21,13 +21,20 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import LandingZone, build_reference, copy_project, query
+from conftest import (
+    GENERATED_AS_OF,
+    LandingZone,
+    build_reference,
+    copy_project,
+    dirty_shop,
+    generated_shop,
+    query,
+)
 
 from crm_tags.bench import write_daily_delivery
 from crm_tags.build import DbtError, build, run_dbt
-from crm_tags.generate import generate_landing_zone
 
-AS_OF = dt.date(2025, 6, 30)
+AS_OF = dt.date.fromisoformat(GENERATED_AS_OF)
 COMPARED = [
     "marts.customer_tags", "marts.customer_profile", "marts.contact_tags",
     "audit.quarantine_rows", "audit.reconciliation",
@@ -145,13 +152,13 @@ def _rows(warehouse: Path, table: str) -> list[tuple]:
     return query(warehouse, f"select {', '.join(columns)} from {table} order by all")
 
 
-def test_daily_incremental_refreshes_equal_full_rebuilds(tmp_path):
-    raw = tmp_path / "raw"
-    generate_landing_zone(raw, 300, seed=11, as_of=AS_OF, dirty=0.03)
+def test_daily_incremental_refreshes_equal_full_rebuilds(tmp_path_factory):
+    # the first day: conftest's dirty generated shop (300 customers), built and published once
+    # per run (shared with test_quality_gate.py); this test refreshes a copy of it
+    root, _ = dirty_shop(tmp_path_factory)
+    raw = root / "raw"
     landing = LandingZone(raw)
-    incremental = tmp_path / "incremental.duckdb"
-    build(raw, incremental, AS_OF, select=COMPARED_MODELS, target_path=tmp_path / "target_inc",
-          quiet=True, unit_tests=False)
+    incremental = root / "warehouse.duckdb"
     loaded_day0 = query(incremental, "select count(*) from staging.base_orders__order_items")[0][0]
 
     day = AS_OF
@@ -159,10 +166,10 @@ def test_daily_incremental_refreshes_equal_full_rebuilds(tmp_path):
         delivered = write_daily_delivery(raw, day)
         day += dt.timedelta(days=1)
         _edge_cases(raw, day, n, landing)
-        build(raw, incremental, day, select=COMPARED_MODELS, target_path=tmp_path / "target_inc",
+        build(raw, incremental, day, select=COMPARED_MODELS, target_path=root / "target_inc",
               quiet=True, unit_tests=False)
         # one file name for both: dbt's saved parse holds for every file of that name
-        full = build_reference(raw, tmp_path / f"day{n}" / "full.duckdb", day, tmp_path / "target_full",
+        full = build_reference(raw, root / f"day{n}" / "full.duckdb", day, root / "target_full",
                                select=COMPARED_MODELS)
         for table in COMPARED:
             assert _rows(incremental, table) == _rows(full, table), f"day {n}: {table}"
@@ -243,12 +250,11 @@ def test_only_a_table_merged_on_the_tested_key_is_checked_by_the_rows_written(tm
         case: True for case in cases}
 
 
-def test_a_daily_build_checks_the_keys_it_wrote_and_dbt_test_checks_all(tmp_path):
-    # macros/test_unique_combination.sql: an incremental build groups only the keys it wrote
-    raw = tmp_path / "raw"
-    generate_landing_zone(raw, 100, seed=5, as_of=AS_OF)
-    warehouse, target = tmp_path / "w.duckdb", tmp_path / "target"
-    build(raw, warehouse, AS_OF, select="+fct_orders", target_path=target, quiet=True, unit_tests=False)
+def test_a_daily_build_checks_the_keys_it_wrote_and_dbt_test_checks_all(tmp_path_factory):
+    # macros/test_unique_combination.sql: an incremental build groups only the keys it wrote;
+    # on a copy of conftest's generated shop (built and published once per run)
+    root, _ = generated_shop(tmp_path_factory)
+    raw, warehouse, target = root / "raw", root / "warehouse.duckdb", root / "target_daily"
     (touched, account, ordered_at), (untouched,) = _one(raw, """
         select order_id, account_id, order_ts from read_parquet('{raw}/orders/orders/*.parquet')
         where order_id like 'SO%' order by order_id limit 1"""), _one(raw, """
