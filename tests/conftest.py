@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import os
 import pickle
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,26 @@ def build_reference(raw_dir: Path, warehouse: Path, as_of: str, target_path: Pat
              *(["--select", select] if select else [])],
             raw_dir, warehouse, as_of, target_path, quiet=True)
     return warehouse
+
+
+@contextlib.contextmanager
+def without_data_tests() -> Iterator[None]:
+    """Every `dbt build` started in this block (build, build_and_publish, `crm-tags build`)
+    leaves out the dbt data tests: for builds of a landing zone whose data tests an earlier
+    build of the same test already ran, or whose file asserts on what the build publishes,
+    not on what dbt's tests check. The gate still audits each candidate."""
+    import crm_tags.build
+
+    run_dbt = crm_tags.build.run_dbt
+
+    def run_dbt_without_tests(args: list[str], *rest: Any, **options: Any) -> str:
+        if args and args[0] == "build":
+            args = [*args, "--exclude-resource-type", "test"]
+        return run_dbt(args, *rest, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(crm_tags.build, "run_dbt", run_dbt_without_tests)
+        yield
 
 
 def copy_project(project: Path) -> Path:
