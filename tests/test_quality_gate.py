@@ -21,9 +21,9 @@ from conftest import (
     LandingZone,
     b2c_shop,
     dirty_shop,
-    gated_builds_running,
     generated_shop,
     query,
+    without_data_tests,
     write_b2c_shop,
 )
 
@@ -778,7 +778,7 @@ def test_validate_build_and_publish_cli_publishes(published, tmp_path, capsys):
     bi = tmp_path / "warehouse.duckdb"
     shutil.copyfile(warehouse, bi)
     # the same deliveries and run date as the shop's build, which ran the data tests
-    with gated_builds_running(None):
+    with without_data_tests():
         code = main(["validate", "--build-and-publish", "--raw-dir", str(root / "raw"),
                      "--warehouse", str(bi), "--as-of", AS_OF, "--runtime-dir", str(tmp_path / "gx")])
     out = capsys.readouterr().out
