@@ -253,19 +253,12 @@ def import_code_location(tmp_path_factory: pytest.TempPathFactory) -> Any:
     import sys
 
     target = os.environ.get("CRM_DAGSTER_DBT_TARGET") or str(tmp_path_factory.mktemp("dbt_target"))
-    saved = {name: os.environ.get(name) for name in ("CRM_DAGSTER_DBT_TARGET", "CRM_TARGET")}
-    os.environ["CRM_DAGSTER_DBT_TARGET"] = target  # read once, at import
-    os.environ["CRM_TARGET"] = "duckdb"
     if str(PROJECT_DIR) not in sys.path:
         sys.path.insert(0, str(PROJECT_DIR))
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CRM_DAGSTER_DBT_TARGET", target)  # read once, at import
+        patch.setenv("CRM_TARGET", "duckdb")
         from orchestration import definitions
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     return definitions
 
 
